@@ -1,0 +1,41 @@
+# Civic Briefs. Needs only Python 3.11+ and pip: `make demo` and `make test` install the rest.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test serve stop clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the daily brief job once on the embedded defaults and print the briefs made.
+demo: install
+	@mkdir -p .data
+	$(VENV)/bin/civic-briefs demo
+
+## Run the test suite.
+test: install
+	$(VENV)/bin/pytest
+
+## Start a local Prefect server, work pool, limits, deployments and a worker (see README).
+serve: install
+	@bash deployments/serve.sh
+
+## Stop what `make serve` started.
+stop:
+	@bash deployments/stop.sh
+
+clean:
+	rm -rf .data

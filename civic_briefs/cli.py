@@ -1,0 +1,143 @@
+"""The ``civic-briefs`` command line: set up the database, import bills, run and list briefs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from civic_briefs import db, demo, repo
+from civic_briefs.settings import get_settings
+
+app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True)
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+
+
+@app.command("init-db")
+def init_db() -> None:
+    """Create the database or upgrade it in place."""
+    applied = db.init_db()
+    console.print(f"Migrations applied: {', '.join(applied) or 'none (up to date)'}")
+
+
+@app.command("import-bills")
+def import_bills(paths: Annotated[list[Path], typer.Argument(help="BILLSTATUS XML files or folders of them.")]) -> None:
+    """Import GPO BILLSTATUS XML files. Exits 1 if any file failed (the others are still imported)."""
+    from civic_briefs import importer
+
+    db.init_db()
+    files = importer.expand_paths(paths)
+    with _progress() as progress, db.connection() as conn:
+        bar = progress.add_task("Importing bills", total=len(files))
+        report = importer.import_paths(conn, files, progress=lambda n=1: progress.advance(bar, n))
+    console.print(f"Imported {len(report.imported)} bills from {len(files)} files.")
+    for name, error in report.failed:
+        console.print(f"[red]Failed[/red] {name}: {error}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("add-demo-users")
+def add_demo_users() -> None:
+    """Add (or update) the demo users."""
+    db.init_db()
+    with db.connection() as conn:
+        users = demo.add_demo_users(conn)
+    console.print(f"Demo users: {', '.join(u.id for u in users)}")
+
+
+@app.command("run-daily")
+def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today (UTC).")] = None,
+              max_concurrent_briefs: Annotated[Optional[int], typer.Option()] = None) -> None:
+    """Run the daily_briefs flow once in this process."""
+    from flows.daily_briefs import daily_briefs
+
+    params: dict = {}
+    if brief_date:
+        params["brief_date"] = dt.date.fromisoformat(brief_date)
+    if max_concurrent_briefs:
+        params["max_concurrent_briefs"] = max_concurrent_briefs
+    state = daily_briefs(**params, return_state=True)
+    console.print(f"daily-briefs ended {state.type.value}: {state.message or ''}")
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
+@app.command("briefs")
+def briefs(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default all dates.")] = None) -> None:
+    """Print a table of the briefs in the database."""
+    day = dt.date.fromisoformat(brief_date) if brief_date else None
+    with db.connection() as conn:
+        rows = repo.list_briefs(conn, day)
+    console.print(briefs_table(rows))
+
+
+def briefs_table(rows: list[dict]) -> Table:
+    table = Table(title="Briefs")
+    for column in ("user", "date", "status", "headline", "bills covered", "duration", "MP3"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        duration = f"{row['duration_seconds']:.0f} s" if row["duration_seconds"] else "-"
+        table.add_row(row["user_id"], row["brief_date"], row["status"], row["headline"] or row["error"] or "",
+                      (row["bill_ids"] or "").replace(",", ", "), duration, _local_path(row["audio_url"]))
+    return table
+
+
+def _local_path(url: str | None) -> str:
+    if not url:
+        return "-"
+    if url.startswith("file://"):
+        path = Path(url.removeprefix("file://"))
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+    return url
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Set up the database, import the sample bills, add the demo users, run the daily flow once
+    and print the briefs made."""
+    from civic_briefs import importer
+    from civic_briefs.segments_report import segment_counts
+
+    started = time.monotonic()
+    db.init_db()
+    with db.connection() as conn:
+        sample = importer.sample_bills()
+        with _progress() as progress:
+            bar = progress.add_task("Importing sample bills", total=len(sample))
+            importer.import_sample(conn, progress=lambda n=1: progress.advance(bar, n))
+        users = demo.add_demo_users(conn)
+    console.print(f"{len(sample)} sample bills, {len(users)} demo users: {', '.join(u.name for u in users)}")
+
+    from flows.daily_briefs import daily_briefs
+
+    day = dt.datetime.now(dt.UTC).date()
+    flow_started = dt.datetime.now(dt.UTC)
+    state = daily_briefs(brief_date=day, return_state=True)
+    with db.connection() as conn:
+        rows = repo.list_briefs(conn, day)
+    console.print(briefs_table(rows))
+    rendered, used = segment_counts(flow_started, [json.loads(r["costs"] or "{}") for r in rows if r["status"] == "published"])
+    console.print(f"Segments: {used} used by the briefs, {rendered} rendered in this run "
+                  f"(shared segments are rendered once a day; a rerun renders none).")
+    console.print(f"daily-briefs ended {state.type.value} in {time.monotonic() - started:.0f} s: {state.message or ''}")
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

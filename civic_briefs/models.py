@@ -1,0 +1,216 @@
+"""Typed records that move through the pipeline: bills and users in, a published brief out.
+
+Data flows one way: ``Bill``/``NewsItem`` -> ``Segment`` -> ``RenderedSegment`` -> ``BriefAudio``
+-> ``PublishedBrief``. Each step's output is one of these models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+BriefType = Literal["daily", "weekly"]
+Section = Literal["top_story", "quick_hit"]
+SegmentKind = Literal["opening", "story", "news", "close"]
+Speaker = Literal["A", "B"]
+
+# Ordered from least to most advanced; used for priority in selection.
+BILL_STATUSES = (
+    "introduced",
+    "in_committee",
+    "passed_house",
+    "passed_senate",
+    "passed_both",
+    "vetoed",
+    "enacted",
+)
+BillStatus = Literal[
+    "introduced", "in_committee", "passed_house", "passed_senate", "passed_both", "vetoed", "enacted"
+]
+
+
+class Sponsor(BaseModel):
+    name: str = Field(description='As published, e.g. "Rep. Wild, Susan [D-PA-7]".')
+    party: str | None = None
+    state: str | None = None
+    bioguide_id: str | None = None
+
+
+class Bill(BaseModel):
+    """One bill as stored in the ``bills`` table (source: GPO BILLSTATUS XML)."""
+
+    id: str = Field(description="`{congress}-{bill_type}-{bill_number}`, e.g. `117-hr-3684`.")
+    congress: int
+    bill_type: str = Field(description="Lower case: hr, s, hjres, sjres, hconres, sconres, hres, sres.")
+    bill_number: int
+    title: str
+    policy_area: str | None = None
+    subjects: list[str] = Field(default_factory=list)
+    summary: str | None = None
+    sponsor_name: str | None = None
+    sponsor_party: str | None = None
+    sponsor_state: str | None = None
+    introduced_date: dt.date | None = None
+    latest_action_date: dt.date | None = None
+    latest_action_text: str | None = None
+    status: BillStatus = "introduced"
+    updated_at: dt.datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """How the bill is cited: "H.R. 3684", "S. 1251", "H.J.Res. 7"."""
+        return bill_label(self.bill_type, self.bill_number)
+
+
+_LABELS = {
+    "hr": "H.R.",
+    "s": "S.",
+    "hjres": "H.J.Res.",
+    "sjres": "S.J.Res.",
+    "hconres": "H.Con.Res.",
+    "sconres": "S.Con.Res.",
+    "hres": "H.Res.",
+    "sres": "S.Res.",
+}
+
+
+def bill_label(bill_type: str, bill_number: int) -> str:
+    return f"{_LABELS.get(bill_type.lower(), bill_type.upper())} {bill_number}"
+
+
+class User(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+    interests: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
+    created_at: dt.datetime | None = None
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else self.name
+
+
+class SelectedBill(BaseModel):
+    bill: Bill
+    section: Section
+    interest: str = Field(description="The user's interest id the bill matched.")
+
+
+class BillSelection(BaseModel):
+    """Bills chosen for one user's brief, in the order they are told."""
+
+    user_id: str
+    interests: list[str]
+    items: list[SelectedBill] = Field(default_factory=list)
+
+    @property
+    def top_stories(self) -> list[SelectedBill]:
+        return [i for i in self.items if i.section == "top_story"]
+
+    @property
+    def quick_hits(self) -> list[SelectedBill]:
+        return [i for i in self.items if i.section == "quick_hit"]
+
+
+class NewsItem(BaseModel):
+    """One news result (source: Brave Search news), HTML already stripped."""
+
+    interest: str
+    title: str
+    url: str
+    description: str = ""
+    source: str | None = None
+    age: str | None = None
+
+
+class Usage(BaseModel):
+    """What one provider call cost: tokens for Claude, characters for ElevenLabs, dollars for both."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    characters: int = 0
+    requests: int = 0
+    dollars: Decimal = Decimal("0")
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            **{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields}
+        )
+
+
+class Line(BaseModel):
+    speaker: Speaker = Field(description="A or B: the two hosts.")
+    text: str
+
+
+class Segment(BaseModel):
+    """A piece of a brief: a list of two-host lines plus the digest text it contributes.
+
+    ``key`` identifies the content for sharing: story and news segments carry no user in it,
+    so every listener of that bill (or interest) on that day hears the same segment.
+    """
+
+    key: str
+    kind: SegmentKind
+    lines: list[Line]
+    digest: str = Field(default="", description="Markdown contributed to the brief's digest.")
+    bill_ids: list[str] = Field(default_factory=list)
+    headline: str | None = Field(default=None, description="Stories: a one-line headline for the bill; openings: the brief's headline.")
+    title: str | None = Field(default=None, description="Openings carry the brief's title.")
+    usage: Usage = Field(default_factory=Usage)
+    shared: bool = True
+
+    @property
+    def characters(self) -> int:
+        return sum(len(line.text) for line in self.lines)
+
+
+class Script(BaseModel):
+    """A whole brief's script: the ordered segments with headline, title and digest."""
+
+    headline: str
+    title: str
+    digest: str
+    segments: list[Segment]
+    bills_covered: list[str]
+
+    @property
+    def transcript(self) -> str:
+        return "\n".join(f"{line.speaker}: {line.text}" for seg in self.segments for line in seg.lines)
+
+
+class RenderedSegment(BaseModel):
+    """A segment's MP3 (one or more parts already joined) and what rendering it cost."""
+
+    key: str
+    mp3: bytes
+    duration_seconds: float
+    parts: int
+    usage: Usage = Field(default_factory=Usage)
+    request_ids: list[str] = Field(default_factory=list)
+
+
+class BriefAudio(BaseModel):
+    mp3: bytes
+    duration_seconds: float
+    sample_rate: int
+    bitrate_kbps: int
+
+
+class PublishedBrief(BaseModel):
+    id: str
+    user_id: str
+    brief_type: BriefType
+    brief_date: dt.date
+    status: Literal["published", "skipped", "failed"]
+    headline: str | None = None
+    audio_url: str | None = None
+    duration_seconds: float | None = None
+    bills_covered: list[str] = Field(default_factory=list)
+    error: str | None = None

@@ -1,0 +1,103 @@
+"""The four provider interfaces. Implementations know nothing of Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol, runtime_checkable
+
+from civic_briefs.models import Bill, BriefType, NewsItem, Section, Segment, Usage, User
+
+
+class ProviderError(Exception):
+    """A provider failed. ``retryable`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class PermanentProviderError(ProviderError):
+    """Bad input or a refusal (HTTP 400/401/403/404, unknown voice): retrying cannot help."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class ScriptValidationError(ProviderError):
+    """A written script broke a rule (cut off, names an unknown bill, too short)."""
+
+
+@runtime_checkable
+class ScriptWriter(Protocol):
+    """Writes the segments of a brief as two-host dialogue.
+
+    ``name`` identifies the writer and its model in cache keys (e.g. ``offline-v1`` or
+    ``claude:claude-sonnet-5-5``).
+    """
+
+    name: str
+
+    def write_story(self, bill: Bill, section: Section, brief_date: dt.date, brief_type: BriefType) -> Segment:
+        """One bill's story segment; depends on nothing about any user."""
+        ...
+
+    def write_news(self, interest: str, items: list[NewsItem], brief_date: dt.date, brief_type: BriefType) -> Segment:
+        """One interest's news segment, shared by every user with that interest."""
+        ...
+
+    def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:
+        """The personal opening: greets the user by first name; carries headline and title."""
+        ...
+
+    def write_close(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:
+        """The personal close: AI disclosure and sign-off."""
+        ...
+
+
+class RenderedPart(Protocol):
+    mp3: bytes
+    request_id: str | None
+    usage: Usage
+
+
+@runtime_checkable
+class SpeechRenderer(Protocol):
+    """Turns a list of (speaker, text) lines into MP3 bytes.
+
+    ``name`` identifies voices/model/format for cache keys.
+    """
+
+    name: str
+
+    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str]) -> "RenderedPartResult":
+        """Render at most ~2,000 characters of dialogue. ``lines`` are (speaker "A"/"B", text)."""
+        ...
+
+
+class RenderedPartResult:
+    """MP3 bytes of one rendered part, with the provider's request id and cost."""
+
+    __slots__ = ("mp3", "request_id", "usage")
+
+    def __init__(self, mp3: bytes, request_id: str | None = None, usage: Usage | None = None):
+        self.mp3 = mp3
+        self.request_id = request_id
+        self.usage = usage or Usage()
+
+
+@runtime_checkable
+class NewsSource(Protocol):
+    name: str
+
+    def fetch(self, interest: str, brief_date: dt.date) -> list[NewsItem]:
+        """Recent news for one interest; an empty list when there is none."""
+        ...
+
+
+@runtime_checkable
+class AudioStorage(Protocol):
+    name: str
+
+    def put(self, key: str, mp3: bytes) -> str:
+        """Store ``mp3`` under ``key`` (``{prefix}/{user}/{type}/{date}.mp3``); return its URL."""
+        ...

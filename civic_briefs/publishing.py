@@ -1,0 +1,57 @@
+"""Publishing a brief: store the MP3, then write the brief row and its bills in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from civic_briefs import repo
+from civic_briefs.models import BillSelection, BriefAudio, BriefType, NewsItem, PublishedBrief, Script
+from civic_briefs.providers.base import AudioStorage
+from civic_briefs.providers.storage import safe_key
+
+
+def publish(
+    conn: Any,
+    storage: AudioStorage,
+    *,
+    user_id: str,
+    brief_type: BriefType,
+    brief_date: dt.date,
+    interests: list[str],
+    script: Script,
+    audio: BriefAudio,
+    selection: BillSelection,
+    news: list[NewsItem],
+    costs: dict[str, Any],
+    key_prefix: str,
+) -> PublishedBrief:
+    """Upload the MP3 under ``{prefix}/{user}/{type}/{date}.mp3`` and save the ``briefs`` row and
+    its ``brief_bills`` atomically. Raises if either fails; a failed save fails the run."""
+    key = safe_key(key_prefix, user_id, brief_type, brief_date)
+    url = storage.put(key, audio.mp3)
+    bid = repo.brief_id(user_id, brief_type, brief_date)
+    repo.save_brief(conn, {
+        "id": bid, "user_id": user_id, "brief_type": brief_type, "brief_date": brief_date.isoformat(),
+        "status": "published", "headline": script.headline, "title": script.title,
+        "transcript": script.transcript, "digest": script.digest, "audio_url": url,
+        "duration_seconds": round(audio.duration_seconds, 3), "policy_interests": interests,
+        "news": [n.model_dump() for n in news], "costs": costs, "error": None,
+    }, [(item.bill.id, item.section) for item in selection.items])
+    return PublishedBrief(
+        id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date, status="published",
+        headline=script.headline, audio_url=url, duration_seconds=audio.duration_seconds,
+        bills_covered=script.bills_covered,
+    )
+
+
+def record_outcome(conn: Any, *, user_id: str, brief_type: BriefType, brief_date: dt.date,
+                   interests: list[str], status: str, reason: str) -> PublishedBrief:
+    """Save a brief row with no audio: ``skipped`` (nothing to say) or ``failed`` (with the error)."""
+    bid = repo.brief_id(user_id, brief_type, brief_date)
+    repo.save_brief(conn, {
+        "id": bid, "user_id": user_id, "brief_type": brief_type, "brief_date": brief_date.isoformat(),
+        "status": status, "policy_interests": interests, "error": reason,
+    }, [])
+    return PublishedBrief(id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date,
+                          status=status, error=reason)  # type: ignore[arg-type]

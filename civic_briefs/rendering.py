@@ -1,0 +1,43 @@
+"""Rendering a segment to MP3: split into parts, render each, join at frame level."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from civic_briefs.audio import join_mp3, mp3_info, split_into_parts
+from civic_briefs.models import RenderedSegment, Segment, Usage
+from civic_briefs.providers.base import SpeechRenderer
+
+MAX_PART_CHARS = 2000
+# Continuity hints the speech API accepts (at most three previous request ids).
+MAX_PREVIOUS_IDS = 3
+
+
+def render_segment(
+    renderer: SpeechRenderer,
+    segment: Segment,
+    slot: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+) -> RenderedSegment:
+    """Render ``segment`` part by part (each <= 2,000 characters, split at line boundaries).
+
+    Consecutive parts pass the previous parts' request ids for continuity. ``slot`` is entered
+    around each provider request (a concurrency limit). Raises ``AudioError`` if a part is not MP3.
+    """
+    parts = split_into_parts(segment.lines, max_chars=MAX_PART_CHARS)
+    mp3_parts: list[bytes] = []
+    request_ids: list[str] = []
+    usage = Usage()
+    for part in parts:
+        with slot():
+            result = renderer.render_part([(line.speaker, line.text) for line in part], request_ids[-MAX_PREVIOUS_IDS:])
+        mp3_parts.append(result.mp3)
+        usage += result.usage
+        if result.request_id:
+            request_ids.append(result.request_id)
+    mp3 = join_mp3(mp3_parts)
+    return RenderedSegment(
+        key=segment.key, mp3=mp3, duration_seconds=mp3_info(mp3).duration_seconds,
+        parts=len(parts), usage=usage, request_ids=request_ids,
+    )

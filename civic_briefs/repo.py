@@ -1,0 +1,191 @@
+"""Reading and writing rows: users, bills, briefs and brief_bills.
+
+Every function takes an open libSQL connection (see ``civic_briefs.db``) and uses ``?`` parameters.
+JSON columns (interests, subjects, policy_interests, news, costs) are stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from civic_briefs.models import Bill, BriefType, User
+
+BILL_COLUMNS = (
+    "id", "congress", "bill_type", "bill_number", "title", "policy_area", "subjects", "summary",
+    "sponsor_name", "sponsor_party", "sponsor_state", "introduced_date", "latest_action_date",
+    "latest_action_text", "status", "updated_at",
+)
+BRIEF_COLUMNS = (
+    "id", "user_id", "brief_type", "brief_date", "status", "headline", "title", "transcript", "digest",
+    "audio_url", "duration_seconds", "policy_interests", "news", "costs", "error", "created_at", "updated_at",
+)
+
+
+class UnknownUserError(LookupError):
+    """No user has the given id."""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _rows(cursor: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# --- users -------------------------------------------------------------------------------------
+
+def upsert_user(conn: Any, user: User) -> None:
+    conn.execute(
+        "INSERT INTO users (id, name, email, interests, timezone, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, "
+        "interests = excluded.interests, timezone = excluded.timezone",
+        (user.id, user.name, user.email, json.dumps(user.interests), user.timezone,
+         (user.created_at.isoformat() if user.created_at else now_iso())),
+    )
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(**{**row, "interests": json.loads(row["interests"] or "[]")})
+
+
+def get_user(conn: Any, user_id: str) -> User:
+    """The user with ``user_id``; raises ``UnknownUserError`` naming it when there is none."""
+    rows = _rows(conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)))
+    if not rows:
+        raise UnknownUserError(f"Unknown user {user_id!r}: no row in the users table")
+    return _user(rows[0])
+
+
+def list_users_with_interests(conn: Any) -> list[User]:
+    rows = _rows(conn.execute("SELECT * FROM users ORDER BY id"))
+    return [u for u in map(_user, rows) if u.interests]
+
+
+# --- bills -------------------------------------------------------------------------------------
+
+def upsert_bill(conn: Any, bill: Bill) -> None:
+    values = bill.model_dump()
+    values["subjects"] = json.dumps(bill.subjects)
+    for key in ("introduced_date", "latest_action_date"):
+        values[key] = values[key].isoformat() if values[key] else None
+    values["updated_at"] = now_iso()
+    placeholders = ", ".join("?" for _ in BILL_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in BILL_COLUMNS if c != "id")
+    conn.execute(
+        f"INSERT INTO bills ({', '.join(BILL_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}",
+        tuple(values[c] for c in BILL_COLUMNS),
+    )
+
+
+def _bill(row: dict[str, Any]) -> Bill:
+    return Bill(**{**row, "subjects": json.loads(row["subjects"] or "[]")})
+
+
+def get_bill(conn: Any, bill_id: str) -> Bill | None:
+    rows = _rows(conn.execute("SELECT * FROM bills WHERE id = ?", (bill_id,)))
+    return _bill(rows[0]) if rows else None
+
+
+def bills_in_policy_areas(conn: Any, areas: Iterable[str]) -> list[Bill]:
+    areas = sorted(set(areas))
+    if not areas:
+        return []
+    marks = ", ".join("?" for _ in areas)
+    return [_bill(r) for r in _rows(conn.execute(f"SELECT * FROM bills WHERE policy_area IN ({marks})", tuple(areas)))]
+
+
+def policy_areas_present(conn: Any) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT DISTINCT policy_area FROM bills WHERE policy_area IS NOT NULL").fetchall()}
+
+
+def count_bills(conn: Any) -> int:
+    return conn.execute("SELECT COUNT(*) FROM bills").fetchall()[0][0]
+
+
+# --- briefs ------------------------------------------------------------------------------------
+
+def brief_id(user_id: str, brief_type: BriefType, brief_date: dt.date) -> str:
+    """Deterministic: one brief per (user, type, date)."""
+    return f"{user_id}:{brief_type}:{brief_date.isoformat()}"
+
+
+def recently_featured_bill_ids(conn: Any, user_id: str, since: dt.date, exclude_brief_id: str | None = None) -> set[str]:
+    """Bills in this user's published briefs dated on or after ``since`` (other than ``exclude_brief_id``)."""
+    rows = conn.execute(
+        "SELECT bb.bill_id FROM brief_bills bb JOIN briefs b ON b.id = bb.brief_id "
+        "WHERE b.user_id = ? AND b.brief_date >= ? AND b.status = 'published' AND b.id != ?",
+        (user_id, since.isoformat(), exclude_brief_id or ""),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.date) -> dict[str, Any] | None:
+    """The brief row (JSON columns decoded, plus ``bills``: [{bill_id, section}]) or None."""
+    rows = _rows(conn.execute("SELECT * FROM briefs WHERE id = ?", (brief_id(user_id, brief_type, brief_date),)))
+    if not rows:
+        return None
+    row = rows[0]
+    for key in ("policy_interests", "news", "costs"):
+        row[key] = json.loads(row[key]) if row[key] else None
+    row["bills"] = _rows(conn.execute(
+        "SELECT bill_id, section FROM brief_bills WHERE brief_id = ? ORDER BY rowid", (row["id"],)
+    ))
+    return row
+
+
+def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]]) -> None:
+    """Insert or replace a brief row and its ``brief_bills`` in one transaction.
+
+    ``row`` holds BRIEF_COLUMNS (JSON columns as Python values); ``bills`` is [(bill_id, section)].
+    Raises whatever the database raises; nothing is half-written.
+    """
+    values = dict(row)
+    for key in ("policy_interests", "news", "costs"):
+        values[key] = json.dumps(values.get(key) if values.get(key) is not None else ([] if key != "costs" else {}))
+    stamp = now_iso()
+    values.setdefault("created_at", stamp)
+    values["updated_at"] = stamp
+    cols = [c for c in BRIEF_COLUMNS]
+    try:
+        conn.execute(
+            f"INSERT INTO briefs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+            f"ON CONFLICT (id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("id", "created_at")),
+            tuple(values.get(c) for c in cols),
+        )
+        conn.execute("DELETE FROM brief_bills WHERE brief_id = ?", (values["id"],))
+        for bill_id, section in bills:
+            conn.execute(
+                "INSERT INTO brief_bills (brief_id, bill_id, section) VALUES (?, ?, ?)",
+                (values["id"], bill_id, section),
+            )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def list_briefs(conn: Any, brief_date: dt.date | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT b.*, (SELECT group_concat(bill_id, ',') FROM brief_bills WHERE brief_id = b.id) AS bill_ids FROM briefs b"
+    params: tuple = ()
+    if brief_date:
+        sql += " WHERE brief_date = ?"
+        params = (brief_date.isoformat(),)
+    return _rows(conn.execute(sql + " ORDER BY user_id, brief_date", params))
+
+
+def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
+    """Replace the ``costs`` of several briefs in one transaction."""
+    try:
+        for bid, costs in costs_by_brief.items():
+            conn.execute("UPDATE briefs SET costs = ? WHERE id = ?", (json.dumps(costs), bid))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise

@@ -1,0 +1,127 @@
+"""Settings for Civic Briefs, read once from the environment (prefix ``BRIEFS_``) and ``.env``.
+
+Nothing else in the project reads ``os.environ`` for its own configuration. Secrets are
+``SecretStr`` so they never show in logs, reprs or persisted results.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / ".data"
+
+ProviderChoice = Literal["auto", "real", "offline"]
+
+
+class TokenPrice(BaseModel):
+    """Dollars per million tokens for one Claude model."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+
+
+DEFAULT_CLAUDE_PRICES: dict[str, TokenPrice] = {
+    "claude-sonnet-5-5": TokenPrice(
+        input=Decimal("3.00"), output=Decimal("15.00"), cache_read=Decimal("0.30"), cache_write=Decimal("3.75")
+    ),
+    "claude-haiku-5-5": TokenPrice(
+        input=Decimal("0.10"), output=Decimal("0.50"), cache_read=Decimal("0.01"), cache_write=Decimal("0.125")
+    ),
+}
+
+
+class Settings(BaseSettings):
+    """All configuration. Every field can be set as ``BRIEFS_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIEFS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Database (libSQL): a local file path, or libsql://... for Turso.
+    database_url: str = Field(default=str(DATA_DIR / "civic-briefs.db"))
+    database_auth_token: SecretStr | None = None
+    # Embedded replica: a local file kept in sync with the Turso database at database_url.
+    database_replica_path: Path | None = None
+
+    # Where published MP3 files go: a local folder (the default) or "s3".
+    storage: Literal["local", "s3"] = "local"
+    storage_path: Path = DATA_DIR / "audio"
+    storage_public_base_url: str | None = None
+
+    # S3-compatible object storage (Vultr Object Storage).
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = "briefs"
+    s3_addressing_style: Literal["path", "virtual"] = "path"
+    s3_public_read: bool = True
+    s3_cache_control: str = "public, max-age=31536000, immutable"
+    cdn_base_url: str | None = None
+
+    # Providers: "auto" uses the real service when its API key is set, the offline one otherwise.
+    script_provider: ProviderChoice = "auto"
+    speech_provider: ProviderChoice = "auto"
+    news_provider: ProviderChoice = "auto"
+
+    # Claude (Anthropic)
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    claude_model: str = "claude-sonnet-5-5"
+    claude_max_tokens: int = 4096
+    claude_max_attempts: int = 3
+    claude_prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_CLAUDE_PRICES))
+
+    # ElevenLabs
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_base_url: str | None = None
+    elevenlabs_model: str = "eleven_v3"
+    elevenlabs_output_format: str = "mp3_44100_128"
+    elevenlabs_concurrency: int = 2
+    # Dollars per 1,000 billed characters (plan-dependent).
+    elevenlabs_price_per_1k_chars: Decimal = Decimal("0.30")
+    voice_host_a: str = "JBFqnCBsd6RMkjVDRZzb"
+    voice_host_b: str = "21m00Tcm4TlvDq8ikWAM"
+
+    # Hosts as they are named in the script.
+    host_a_name: str = "Alex"
+    host_b_name: str = "Jordan"
+
+    # Brave Search
+    brave_api_key: SecretStr | None = None
+    brave_base_url: str = "https://api.search.brave.com"
+    brave_requests_per_second: float = 1.0
+    news_per_interest: int = 3
+    news_per_brief: int = 6
+
+    # Selection
+    dedup_days: int = 30
+    top_stories: int = 3
+    quick_hits: int = 4
+    max_parallel_renders: int = 4
+
+    # Prefect orchestration
+    max_concurrent_briefs: int = 4
+    anthropic_concurrency: int = 4
+
+    def provider_is_real(self, choice: ProviderChoice, key: SecretStr | None) -> bool:
+        """Resolve a provider choice: ``auto`` is real exactly when its API key is set."""
+        if choice == "auto":
+            return key is not None and bool(key.get_secret_value())
+        return choice == "real"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,109 @@
+"""The ``generate_brief`` flow: one user's brief, from bills to a published MP3."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
+
+from civic_briefs import briefing, db, repo
+from civic_briefs.interests import validate_interests
+from civic_briefs.models import PublishedBrief
+from civic_briefs.providers import registry
+from civic_briefs.settings import get_settings
+from tasks.audio import join_audio, render_segment
+from tasks.news import fetch_news
+from tasks.publish import publish_brief, record_outcome
+from tasks.script import write_close, write_news, write_opening, write_story
+from tasks.select import select_bills
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _brief_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    return f"brief-{p['user_id']}-{p.get('brief_date') or _today()}"
+
+
+@flow(name="generate-brief", flow_run_name=_brief_run_name, task_runner=ThreadPoolTaskRunner(max_workers=4),
+      validate_parameters=True)
+def generate_brief(
+    user_id: str = Field(description="The id of the user in the users table."),
+    policy_interests: list[str] | None = Field(
+        default=None, description="Interest ids for this run only (e.g. [\"healthcare\", \"climate\"]); empty uses the user's own."),
+    brief_date: dt.date | None = Field(default=None, description="The brief's date (UTC); empty means today."),
+    brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
+    force: bool = Field(default=False, description="Make the brief again even if one exists for this user, type and date."),
+) -> PublishedBrief:
+    """Make and publish one brief. An existing published or skipped brief is returned untouched
+    unless ``force``. Raises UnknownUserError / UnknownInterestError at once for bad input."""
+    log = get_run_logger()
+    settings = get_settings()
+    day = brief_date or _today()
+    user = db.run_with_reconnect(lambda conn: repo.get_user(conn, user_id))
+    existing = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
+    if existing and existing["status"] in ("published", "skipped") and not force:
+        log.info("Brief %s already %s; nothing to do (force=True makes it again)", existing["id"], existing["status"])
+        return PublishedBrief(
+            id=existing["id"], user_id=user_id, brief_type=brief_type, brief_date=day, status=existing["status"],
+            headline=existing["headline"], audio_url=existing["audio_url"], duration_seconds=existing["duration_seconds"],
+            bills_covered=[b["bill_id"] for b in existing["bills"]], error=existing["error"],
+        )
+    interests = validate_interests(policy_interests or user.interests)
+    providers = registry.chosen_names(settings)
+    log.info("Providers: %s", providers.describe())
+    try:
+        return _make_brief(user, interests, day, brief_type, providers)
+    except Exception as exc:
+        record_outcome(user_id, brief_type, day, interests, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
+    log = get_run_logger()
+    settings = get_settings()
+    started = time.monotonic()
+
+    selection = select_bills(user.id, interests, day, brief_type)
+    news_futures = {i: fetch_news.submit(i, day, providers.news) for i in interests}
+    news_by_interest = briefing.news_for_brief({i: f.result() for i, f in news_futures.items()}, settings.news_per_brief)
+    all_news = [item for items in news_by_interest.values() for item in items]
+    log.info("Selected %d bills (%d top stories) and %d news items in %.1f s",
+             len(selection.items), len(selection.top_stories), len(all_news), time.monotonic() - started)
+    if not selection.items and not all_news:
+        reason = f"No bills or news matched interests {', '.join(interests)} that this user has not heard lately"
+        log.info("Skipping the brief: %s", reason)
+        return record_outcome(user.id, brief_type, day, interests, "skipped", reason)
+
+    step = time.monotonic()
+    story_futures = [write_story.submit(i.bill, i.section, day, brief_type, providers.script) for i in selection.items]
+    news_seg_futures = [write_news.submit(i, items, day, brief_type, providers.script) for i, items in news_by_interest.items()]
+    stories = [f.result() for f in story_futures]
+    news_segments = [f.result() for f in news_seg_futures]
+    opening = write_opening.submit(user, stories, news_segments, day, brief_type, providers.script)
+    close = write_close.submit(user, stories, news_segments, day, brief_type, providers.script)
+    script = briefing.assemble_script(opening.result(), stories, news_segments, close.result(), selection)
+    log.info("Script: %d segments, %d lines in %.1f s", len(script.segments),
+             sum(len(s.lines) for s in script.segments), time.monotonic() - step)
+
+    step = time.monotonic()
+    rendered_futures = [render_segment.submit(segment, providers.speech) for segment in script.segments]
+    rendered = [f.result() for f in rendered_futures]
+    tags = {"title": script.title, "artist": "Civic Briefs", "album": f"Civic Briefs {brief_type}",
+            "date": day.isoformat(), "comment": script.headline}
+    audio = join_audio(rendered, tags)
+    log.info("Audio: %d segments, %.1f s of audio in %.1f s", len(rendered), audio.duration_seconds, time.monotonic() - step)
+
+    costs = briefing.brief_costs(script, rendered)
+    published = publish_brief(user.id, brief_type, day, interests, script, audio, selection, all_news, costs)
+    log.info("Published %s (%.1f s) at %s in %.1f s total", published.id, audio.duration_seconds,
+             published.audio_url, time.monotonic() - started)
+    return published

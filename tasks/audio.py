@@ -1,0 +1,52 @@
+"""Step 4: render each segment's audio (cached on its content) and join a brief's MP3."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import datetime as dt
+from typing import Any
+
+from prefect import task
+from prefect.concurrency.sync import concurrency
+from prefect.context import TaskRunContext
+
+from civic_briefs import audio, rendering
+from civic_briefs.models import BriefAudio, RenderedSegment, Segment
+from civic_briefs.providers import registry
+from tasks.policy import RETRY_OPTIONS, SCRIPT_CACHE_EXPIRATION, content_hash
+
+# The global concurrency limit that bounds requests to the speech service across all workers.
+SPEECH_LIMIT = "elevenlabs"
+
+
+def _render_key(context: TaskRunContext, p: dict[str, Any]) -> str:
+    # Text, speakers and the renderer's voices/model/format: the same words sound the same.
+    lines = [(line.speaker, line.text) for line in p["segment"].lines]
+    return "render-" + content_hash(lines, p["speech_name"])
+
+
+@task(name="render-segment", task_run_name="render-{segment.kind}", cache_key_fn=_render_key,
+      cache_expiration=SCRIPT_CACHE_EXPIRATION, **RETRY_OPTIONS)
+def render_segment(segment: Segment, speech_name: str) -> RenderedSegment:
+    """MP3 of one segment. Real speech services take a slot of the ``elevenlabs`` limit per request."""
+    renderer = registry.speech_renderer()
+    if renderer.name.startswith("elevenlabs"):
+        def slot():
+            return concurrency(SPEECH_LIMIT, occupy=1, strict=True)
+    else:
+        slot = contextlib.nullcontext
+    return rendering.render_segment(renderer, segment, slot=slot)
+
+
+def _join_key(context: TaskRunContext, p: dict[str, Any]) -> str:
+    return "join-" + content_hash([r.key for r in p["rendered"]], [hashlib.sha256(r.mp3).hexdigest() for r in p["rendered"]], p["tags"])
+
+
+@task(name="join-audio", cache_key_fn=_join_key, cache_expiration=dt.timedelta(days=2), **RETRY_OPTIONS)
+def join_audio(rendered: list[RenderedSegment], tags: dict[str, str]) -> BriefAudio:
+    """The brief's MP3: segments joined at frame level, ID3-tagged, duration measured from the file."""
+    mp3 = audio.tag_mp3(audio.join_mp3([r.mp3 for r in rendered]), **tags)
+    info = audio.mp3_info(mp3)
+    return BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
+                      bitrate_kbps=info.bitrate_kbps)

@@ -1,0 +1,68 @@
+"""Retry and cache settings shared by the pipeline's tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+
+from civic_briefs.interests import UnknownInterestError
+from civic_briefs.providers.base import ProviderError
+from civic_briefs.providers.registry import ConfigurationError
+from civic_briefs.repo import UnknownUserError
+
+# Three retries waiting about 2, 4 and 8 s, each spread by up to +/-50 % so that many briefs
+# failing together do not retry in lockstep.
+RETRIES = 3
+RETRY_DELAYS = exponential_backoff(backoff_factor=2)
+RETRY_JITTER = 0.5
+
+PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError)
+
+
+def is_retryable(exc: BaseException | None) -> bool:
+    """False for errors that fail the same way every time (bad input, refused credentials)."""
+    if exc is None:
+        return True
+    if isinstance(exc, ProviderError):
+        return exc.retryable
+    return not isinstance(exc, PERMANENT_ERRORS)
+
+
+def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry unless the failure cannot succeed on retry."""
+    try:
+        state.result()
+    except Exception as exc:  # the failed state re-raises the task's exception
+        return is_retryable(exc)
+    return True
+
+
+RETRY_OPTIONS: dict[str, Any] = dict(
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_unless_permanent,
+)
+
+# Written scripts and rendered audio stay valid for the day they are for (and a little more, for
+# a run that resumes after midnight).
+SCRIPT_CACHE_EXPIRATION = dt.timedelta(days=2)
+
+
+def content_hash(*parts: Any) -> str:
+    """A stable hash of JSON-able values (pydantic models are dumped in JSON mode)."""
+    def plain(value: Any) -> Any:
+        if hasattr(value, "model_dump"):
+            return value.model_dump(mode="json")
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        return value
+
+    blob = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
