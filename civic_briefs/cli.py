@@ -37,13 +37,13 @@ def import_bills(paths: Annotated[list[Path], typer.Argument(help="BILLSTATUS XM
     from civic_briefs import importer
 
     db.init_db()
-    files = importer.expand_paths(paths)
+    files = importer.xml_files(paths)
     with _progress() as progress, db.connection() as conn:
         bar = progress.add_task("Importing bills", total=len(files))
         report = importer.import_paths(conn, files, progress=lambda n=1: progress.advance(bar, n))
     console.print(f"Imported {len(report.imported)} bills from {len(files)} files.")
-    for name, error in report.failed:
-        console.print(f"[red]Failed[/red] {name}: {error}")
+    for failure in report.failed:
+        console.print(f"[red]Failed[/red] {failure.name}: {failure.error}")
     if report.failed:
         raise typer.Exit(1)
 
@@ -116,7 +116,7 @@ def demo_command() -> None:
     started = time.monotonic()
     db.init_db()
     with db.connection() as conn:
-        sample = importer.sample_bills()
+        sample = importer.load_sample_bills()
         with _progress() as progress:
             bar = progress.add_task("Importing sample bills", total=len(sample))
             importer.import_sample(conn, progress=lambda n=1: progress.advance(bar, n))

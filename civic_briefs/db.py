@@ -81,25 +81,29 @@ def run_with_reconnect(work: Callable[[Any], T], settings: Settings | None = Non
     raise AssertionError("unreachable")
 
 
-def _migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("civic_briefs") / "migrations"
+def _migration_files(folder: Path | None = None) -> list[tuple[str, str]]:
+    folder = folder or resources.files("civic_briefs") / "migrations"
     files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
-def migrate(conn: Any) -> list[str]:
-    """Apply pending migrations in order; return the names applied (empty when up to date)."""
+def migrate(conn: Any, folder: Path | None = None) -> list[str]:
+    """Apply pending migrations (``NNNN_name.sql`` in ``folder``, default the package's) in order;
+    return the names applied (empty when up to date). A failing migration is rolled back and raised."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     conn.commit()
     done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
     applied = []
-    for name, sql in _migration_files():
+    for name, sql in _migration_files(folder):
         if name in done:
             continue
         statements = [s.strip() for s in sql.split(";") if s.strip()]
         try:
+            # DDL does not open a transaction implicitly: begin one so a failure undoes it all.
+            if not conn.in_transaction:
+                conn.execute("BEGIN")
             for statement in statements:
                 conn.execute(statement)
             conn.execute(

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 from prefect import task
-from prefect.cache_policies import INPUTS
+from prefect.context import TaskRunContext
 
 from civic_briefs import db, selection
 from civic_briefs.models import BillSelection, BriefType
 from civic_briefs.settings import get_settings
-from tasks.policy import RETRY_OPTIONS
+from tasks.policy import RETRY_OPTIONS, content_hash
+
+
+def _selection_key(context: TaskRunContext, p: dict[str, Any]) -> str:
+    # The same user, interests and day in the same database select the same bills.
+    return "select-" + content_hash(get_settings().database_url, p["user_id"], sorted(p["interests"]),
+                                    p["brief_date"], p["brief_type"])
 
 
 @task(
     name="select-bills",
     task_run_name="select-bills-{user_id}",
-    cache_policy=INPUTS,
+    cache_key_fn=_selection_key,
     # A resumed run picks the same bills; a new day (a new brief_date) selects afresh.
     cache_expiration=dt.timedelta(hours=20),
     **RETRY_OPTIONS,

@@ -1,0 +1,314 @@
+"""Parse GPO BILLSTATUS XML (schema version 3) into ``Bill`` records.
+
+The files are those GPO publishes at govinfo.gov/bulkdata/BILLSTATUS/{congress}/{type}/
+``BILLSTATUS-{congress}{type}{number}.xml``: a ``<billStatus>`` root holding ``<version>3.x</version>``
+and one ``<bill>``. XML is read with ``defusedxml``, so DTD entity tricks (billion laughs, external
+entities) are refused as a ``BillStatusError`` instead of being expanded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+from xml.etree.ElementTree import Element, ParseError
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import CData, PreformattedString
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from pydantic import ValidationError
+
+from civic_briefs.models import Bill, BillStatus, Sponsor
+
+SUPPORTED_MAJOR_VERSION = "3"
+BILL_TYPES = frozenset({"hr", "s", "hjres", "sjres", "hconres", "sconres", "hres", "sres"})
+
+
+class BillStatusError(ValueError):
+    """A file is not a readable BILLSTATUS (v3) document; the message names the file and the reason."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class Action(NamedTuple):
+    """One entry of ``<bill><actions>``: date, type (e.g. "Floor"), action code (may be None), text."""
+
+    date: dt.date | None
+    type: str
+    code: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class ParsedBill:
+    """What a BILLSTATUS file yields: the ``Bill`` row plus facts the ``bills`` table does not keep.
+
+    ``cosponsors_count`` counts current cosponsors (withdrawn ones left out, 0 when there is no list);
+    ``summary_version`` is the chosen CRS summary's action description (e.g. "Public Law") and
+    ``summary_date`` its action date; ``public_laws`` are numbers like "117-158".
+    """
+
+    bill: Bill
+    sponsor: Sponsor | None
+    cosponsors_count: int
+    summary_version: str | None
+    summary_date: dt.date | None
+    public_laws: tuple[str, ...]
+    actions: tuple[Action, ...]
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+def parse_file(path: str | Path) -> ParsedBill:
+    """Parse one BILLSTATUS file.
+
+    Raises ``BillStatusError`` (naming the file) when it cannot be read, is not well-formed XML,
+    declares entities, is not a version 3 BILLSTATUS document, or lacks a required field.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BillStatusError(path.name, f"cannot read file: {exc.strerror or exc}") from exc
+    return parse_billstatus(data, source=path.name)
+
+
+def parse_billstatus(data: bytes | str, source: str = "<BILLSTATUS>") -> ParsedBill:
+    """Parse BILLSTATUS XML text or bytes; ``source`` names it in errors. Raises ``BillStatusError``."""
+    root = _read_xml(data, source)
+    bill_el = _check_document(root, source)
+    try:
+        return _parse_bill(bill_el, source)
+    except (ValueError, ValidationError) as exc:
+        if isinstance(exc, BillStatusError):
+            raise
+        raise BillStatusError(source, f"invalid value: {exc}") from exc
+
+
+# --- document checks ---------------------------------------------------------------------------
+
+def _read_xml(data: bytes | str, source: str) -> Element:
+    try:
+        return fromstring(data)
+    except DefusedXmlException as exc:
+        raise BillStatusError(source, f"refused unsafe XML ({type(exc).__name__}: {exc})") from exc
+    except ParseError as exc:
+        raise BillStatusError(source, f"malformed XML: {exc}") from exc
+
+
+def _check_document(root: Element, source: str) -> Element:
+    if root.tag != "billStatus":
+        raise BillStatusError(source, f"not a BILLSTATUS document (root element is <{root.tag}>, expected <billStatus>)")
+    version = (root.findtext("version") or "").strip()
+    if version.split(".")[0] != SUPPORTED_MAJOR_VERSION:
+        found = repr(version) if version else "missing"
+        raise BillStatusError(source, f"unsupported BILLSTATUS schema version {found} (expected 3.x)")
+    bill_el = root.find("bill")
+    if bill_el is None:
+        raise BillStatusError(source, "not a BILLSTATUS document (no <bill> element)")
+    return bill_el
+
+
+def _required(el: Element, path: str, source: str) -> str:
+    value = _text(el, path)
+    if not value:
+        raise BillStatusError(source, f"missing required <{path}> in <bill>")
+    return value
+
+
+def _text(el: Element, path: str) -> str | None:
+    value = el.findtext(path)
+    value = value.strip() if value else ""
+    return value or None
+
+
+def _date(value: str | None) -> dt.date | None:
+    """``2021-04-20`` or ``2021-04-20T21:49:18Z`` -> date; None stays None. Raises ValueError."""
+    return dt.date.fromisoformat(value[:10]) if value else None
+
+
+# --- the bill ----------------------------------------------------------------------------------
+
+def _parse_bill(el: Element, source: str) -> ParsedBill:
+    congress = int(_required(el, "congress", source))
+    bill_type = _required(el, "type", source).lower()
+    if bill_type not in BILL_TYPES:
+        raise BillStatusError(source, f"unknown bill type {bill_type!r}")
+    number = int(_required(el, "number", source))
+    sponsor = _sponsor(el)
+    summary = _latest_summary(el)
+    summary_text = html_to_text(summary.findtext("text") or "") if summary is not None else ""
+    actions = tuple(_actions(el))
+    laws = tuple(
+        n for n in (_text(item, "number") for item in el.findall("laws/item")) if n
+    )
+    bill = Bill(
+        id=f"{congress}-{bill_type}-{number}",
+        congress=congress,
+        bill_type=bill_type,
+        bill_number=number,
+        title=_required(el, "title", source),
+        policy_area=_text(el, "policyArea/name") or _text(el, "subjects/policyArea/name"),
+        subjects=[s for s in (_text(i, "name") for i in el.findall("subjects/legislativeSubjects/item")) if s],
+        summary=summary_text or None,
+        sponsor_name=sponsor.name if sponsor else None,
+        sponsor_party=sponsor.party if sponsor else None,
+        sponsor_state=sponsor.state if sponsor else None,
+        introduced_date=_date(_text(el, "introducedDate")),
+        latest_action_date=_date(_text(el, "latestAction/actionDate")),
+        latest_action_text=_text(el, "latestAction/text"),
+        status=derive_status(actions, enacted=bool(laws)),
+    )
+    return ParsedBill(
+        bill=bill,
+        sponsor=sponsor,
+        cosponsors_count=sum(1 for c in el.findall("cosponsors/item") if not _text(c, "sponsorshipWithdrawnDate")),
+        summary_version=_text(summary, "actionDesc") if summary is not None else None,
+        summary_date=_date(_text(summary, "actionDate")) if summary is not None else None,
+        public_laws=laws,
+        actions=actions,
+    )
+
+
+def _sponsor(el: Element) -> Sponsor | None:
+    item = el.find("sponsors/item")
+    if item is None or not _text(item, "fullName"):
+        return None
+    return Sponsor(
+        name=_text(item, "fullName"),
+        party=_text(item, "party"),
+        state=_text(item, "state"),
+        bioguide_id=_text(item, "bioguideId"),
+    )
+
+
+def _latest_summary(el: Element) -> Element | None:
+    """The CRS summary with the latest action date; on a tie, the one updated last (then the last listed)."""
+    summaries = el.findall("summaries/summary")
+    if not summaries:
+        return None
+    keyed = [((_text(s, "actionDate") or ""), (_text(s, "updateDate") or ""), i) for i, s in enumerate(summaries)]
+    return summaries[max(keyed)[2]]
+
+
+def _actions(el: Element) -> list[Action]:
+    return [
+        Action(
+            date=_date(_text(item, "actionDate")),
+            type=_text(item, "type") or "",
+            code=_text(item, "actionCode"),
+            text=_text(item, "text") or "",
+        )
+        for item in el.findall("actions/item")
+    ]
+
+
+# --- status ------------------------------------------------------------------------------------
+
+# Library of Congress action codes (https://www.congress.gov/help/field-values/action-codes).
+_HOUSE_PASSED = {"8000"}
+_SENATE_PASSED = {"17000"}
+_BOTH_PASSED = {"19500", "20500", "28000"}  # resolving differences, presented to President
+_REFERRED = {"11000", "H11100", "H11200", "5000", "14000", "5500", "14500"}
+
+
+def derive_status(actions: tuple[Action, ...] | list[Action], enacted: bool = False) -> BillStatus:
+    """The furthest stage the actions show, as one of ``models.BILL_STATUSES``.
+
+    enacted: a BecameLaw action (or ``enacted=True``, e.g. from ``<laws>``); vetoed: "Vetoed by
+    President" or "Pocket Vetoed" with no law; passed_both / passed_house / passed_senate:
+    "Passed/agreed to in House|Senate" (codes 8000 / 17000; resolving differences or presentment
+    imply both); in_committee: any referral or committee action; otherwise introduced.
+    """
+    if enacted or any(a.type == "BecameLaw" or a.code == "36000" for a in actions):
+        return "enacted"
+    if any("vetoed by president" in a.text.lower() for a in actions):
+        return "vetoed"
+    house = any(a.code in _HOUSE_PASSED or a.text.startswith("Passed/agreed to in House") for a in actions)
+    senate = any(a.code in _SENATE_PASSED or a.text.startswith("Passed/agreed to in Senate") for a in actions)
+    if (house and senate) or any(a.code in _BOTH_PASSED for a in actions):
+        return "passed_both"
+    if house:
+        return "passed_house"
+    if senate:
+        return "passed_senate"
+    if any(_in_committee(a) for a in actions):
+        return "in_committee"
+    return "introduced"
+
+
+def _in_committee(action: Action) -> bool:
+    return (
+        action.code in _REFERRED
+        or action.type == "Committee"
+        or "referred to" in action.text.lower()
+    )
+
+
+# --- summary HTML ------------------------------------------------------------------------------
+
+_BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+class _TextBlocks:
+    """Collects (kind, text) blocks: kind "p" for paragraphs, "li" for list items."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[str, str]] = []
+        self.parts: list[str] = []
+        self.kind = "p"
+
+    def flush(self) -> None:
+        text = " ".join("".join(self.parts).split())
+        if text:
+            self.blocks.append((self.kind, text))
+        self.parts = []
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, PreformattedString) and not isinstance(child, CData):
+                continue  # comments, doctypes, processing instructions
+            if isinstance(child, NavigableString):
+                self.parts.append(str(child))
+            elif child.name == "li":
+                self.flush()
+                outer, self.kind = self.kind, "li"
+                self.walk(child)
+                self.flush()
+                self.kind = outer
+            elif child.name == "br":
+                if self.kind == "li":
+                    self.parts.append(" ")
+                else:
+                    self.flush()
+            elif child.name in _BLOCK_TAGS:
+                self.flush()
+                self.walk(child)
+                self.flush()
+            else:
+                self.walk(child)
+
+
+def html_to_text(html: str) -> str:
+    """CRS summary HTML -> plain text.
+
+    Paragraphs (``<p>``, ``<br>`` breaks) are separated by a blank line, list items become
+    "- item" lines, inline markup is dropped, entities are unescaped and runs of whitespace
+    (including non-breaking spaces) become one space. Returns "" for empty input.
+    """
+    collector = _TextBlocks()
+    collector.walk(BeautifulSoup(html, "html.parser"))
+    collector.flush()
+    out: list[str] = []
+    previous = None
+    for kind, text in collector.blocks:
+        if previous is not None:
+            out.append("\n" if kind == previous == "li" else "\n\n")
+        out.append(f"- {text}" if kind == "li" else text)
+        previous = kind
+    return "".join(out)

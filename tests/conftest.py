@@ -1,0 +1,61 @@
+"""Shared fixtures. Prefect's settings are fixed here, before anything imports prefect, so a test
+session never touches the developer's own Prefect home, results or database."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="civic-briefs-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_SESSION_TMP / "results")
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+# No developer key or .env may turn a test into a call to a paid service.
+for _name in list(os.environ):
+    if _name.startswith("BRIEFS_"):
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+
+from civic_briefs import db  # noqa: E402
+from civic_briefs.settings import Settings, get_settings  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def settings_env(tmp_path, monkeypatch):
+    """Point the process-wide settings at a fresh database and audio folder in ``tmp_path``.
+
+    Returns a function that sets more ``BRIEFS_*`` variables and re-reads the settings.
+    """
+    def apply(**values: str) -> Settings:
+        for key, value in values.items():
+            monkeypatch.setenv(f"BRIEFS_{key.upper()}", str(value))
+        get_settings.cache_clear()
+        return get_settings()
+
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    apply(database_url=tmp_path / "briefs.db", storage_path=tmp_path / "audio")
+    yield apply
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def conn(settings_env):
+    """An open connection to a migrated, empty database file."""
+    db.init_db()
+    with db.connection() as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect API for the session (the test harness: a temporary server on loopback)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

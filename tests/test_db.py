@@ -1,0 +1,68 @@
+import shutil
+
+import pytest
+
+from civic_briefs import db, repo
+from civic_briefs.settings import Settings
+from tests.factories import make_bill, make_user
+
+
+def test_migrations_apply_once_and_upgrade_in_place(tmp_path):
+    settings = Settings(database_url=str(tmp_path / "nested" / "x.db"))
+    assert db.init_db(settings) == ["0001_initial"]
+    assert db.init_db(settings) == []
+    with db.connection(settings) as conn:
+        repo.upsert_user(conn, make_user())
+        conn.commit()
+        folder = tmp_path / "migrations"
+        shutil.copytree(db.resources.files("civic_briefs") / "migrations", folder)
+        (folder / "0002_add_locale.sql").write_text("ALTER TABLE users ADD COLUMN locale TEXT DEFAULT 'en-US';")
+        assert db.migrate(conn, folder) == ["0002_add_locale"]
+        assert conn.execute("SELECT id, locale FROM users").fetchall() == [("u1", "en-US")]
+        assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == [
+            "0001_initial", "0002_add_locale"]
+
+
+def test_failed_migration_is_rolled_back(tmp_path):
+    settings = Settings(database_url=str(tmp_path / "x.db"))
+    folder = tmp_path / "migrations"
+    shutil.copytree(db.resources.files("civic_briefs") / "migrations", folder)
+    (folder / "0002_broken.sql").write_text("CREATE TABLE extra (x INTEGER); ALTER TABLE nowhere ADD COLUMN y;")
+    with db.connection(settings) as conn:
+        with pytest.raises(Exception, match="nowhere"):
+            db.migrate(conn, folder)
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations").fetchall()]
+        assert names == ["0001_initial"]
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchall() == [(0,)]
+
+
+def test_unknown_user_is_named(conn):
+    with pytest.raises(repo.UnknownUserError, match="'nobody'"):
+        repo.get_user(conn, "nobody")
+
+
+def test_bill_and_brief_round_trip(conn):
+    bill = make_bill(42, subjects=["Medicare", "Rural health"])
+    repo.upsert_bill(conn, bill)
+    repo.upsert_user(conn, make_user())
+    conn.commit()
+    stored = repo.get_bill(conn, "117-hr-42")
+    assert stored.model_dump(exclude={"updated_at"}) == bill.model_dump(exclude={"updated_at"})
+    row = {"id": "u1:daily:2026-11-30", "user_id": "u1", "brief_type": "daily", "brief_date": "2026-11-30",
+           "status": "published", "headline": "H", "costs": {"total_dollars": "0"}, "policy_interests": ["healthcare"]}
+    repo.save_brief(conn, row, [("117-hr-42", "top_story")])
+    import datetime as dt
+    brief = repo.get_brief(conn, "u1", "daily", dt.date(2026, 11, 30))
+    assert brief["policy_interests"] == ["healthcare"] and brief["costs"] == {"total_dollars": "0"}
+    assert brief["bills"] == [{"bill_id": "117-hr-42", "section": "top_story"}]
+
+
+def test_save_brief_is_all_or_nothing(conn):
+    repo.upsert_user(conn, make_user())
+    conn.commit()
+    row = {"id": "u1:daily:2026-11-30", "user_id": "u1", "brief_type": "daily", "brief_date": "2026-11-30",
+           "status": "published"}
+    # The bill does not exist: the foreign key fails, and the brief row must not stay behind.
+    with pytest.raises(Exception):
+        repo.save_brief(conn, row, [("117-hr-999", "top_story")])
+    assert conn.execute("SELECT count(*) FROM briefs").fetchall() == [(0,)]

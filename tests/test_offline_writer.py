@@ -1,0 +1,75 @@
+import datetime as dt
+
+from civic_briefs.briefing import assemble_script, brief_costs, settle_shared_costs
+from civic_briefs.citations import cited_bills
+from civic_briefs.models import BillSelection, RenderedSegment, SelectedBill, Usage
+from civic_briefs.providers.offline_writer import AI_DISCLOSURE, OfflineWriter
+from tests.factories import make_bill, make_user
+
+DAY = dt.date(2026, 11, 30)
+
+
+def test_story_depends_only_on_the_bill_role_and_day():
+    writer = OfflineWriter()
+    bill = make_bill(7, status="passed_house", summary=(
+        "Test Act number 7\n\nThis bill expands rural clinics. It also funds nurse training. "
+        "It amends H.R. 99 of the previous Congress. Clinics must report yearly."))
+    one = writer.write_story(bill, "top_story", DAY, "daily")
+    two = writer.write_story(bill, "top_story", DAY, "daily")
+    assert one == two
+    assert one.key == "story:117-hr-7:top_story:2026-11-30:daily" and one.bill_ids == ["117-hr-7"]
+    text = " ".join(line.text for line in one.lines)
+    assert "Representative Susan Wild, a Democrat from Pennsylvania" in text
+    assert "rural clinics" in text and "nurse training" in text
+    # The sentence citing another bill is left out: the writer names only its input.
+    assert cited_bills(text) == {("hr", 7)}
+    assert "May 1, 2022" in text and "Senate has the next move" in text
+    assert {line.speaker for line in one.lines} == {"A", "B"}
+    assert one.digest.startswith("- **H.R. 7: Test Act number 7** (passed house)")
+
+
+def test_quick_hit_is_short():
+    segment = OfflineWriter().write_story(make_bill(8), "quick_hit", DAY, "daily")
+    assert len(segment.lines) == 2 and segment.characters < 400
+
+
+def test_opening_greets_by_first_name_and_close_discloses_ai():
+    writer = OfflineWriter("Alex", "Jordan")
+    user = make_user(name="Ada Lovelace", interests=["healthcare", "taxes"])
+    stories = [writer.write_story(make_bill(1, status="enacted"), "top_story", DAY, "daily"),
+               writer.write_story(make_bill(2), "quick_hit", DAY, "daily")]
+    opening = writer.write_opening(user, stories, [], DAY, "daily")
+    close = writer.write_close(user, stories, [], DAY, "daily")
+    assert opening.lines[0].text == "Good morning, Ada! I'm Alex."
+    assert "Monday, November 30" in opening.lines[1].text
+    assert "one top story and one quick hit" in opening.lines[2].text
+    assert opening.headline == "H.R. 1, the Test Act number 1, was signed into law"
+    assert not opening.shared and not close.shared
+    assert AI_DISCLOSURE in [line.text for line in close.lines]
+
+
+def test_script_order_digest_and_shared_costs():
+    writer = OfflineWriter()
+    bills = [make_bill(1, status="enacted"), make_bill(2)]
+    selection = BillSelection(user_id="u1", interests=["healthcare"], items=[
+        SelectedBill(bill=bills[0], section="top_story", interest="healthcare"),
+        SelectedBill(bill=bills[1], section="quick_hit", interest="healthcare")])
+    stories = [writer.write_story(b, s, DAY, "daily") for b, s in zip(bills, ["top_story", "quick_hit"])]
+    stories[0] = stories[0].model_copy(update={"usage": Usage(dollars="0.30")})
+    user = make_user()
+    script = assemble_script(writer.write_opening(user, stories, [], DAY, "daily"), list(reversed(stories)), [],
+                             writer.write_close(user, stories, [], DAY, "daily"), selection)
+    assert [s.kind for s in script.segments] == ["opening", "story", "story", "close"]
+    assert script.segments[1].bill_ids == ["117-hr-1"]
+    assert script.bills_covered == ["117-hr-1", "117-hr-2"]
+    assert "## Top stories\n- **H.R. 1" in script.digest and "## Quick hits\n- **H.R. 2" in script.digest
+    assert script.transcript.startswith("A: Good morning, Ada!")
+    rendered = [RenderedSegment(key=s.key, mp3=b"", duration_seconds=1.0, parts=1,
+                                usage=Usage(dollars="0.10" if s.shared else "0.02")) for s in script.segments]
+    costs = brief_costs(script, rendered)
+    assert costs["personal_dollars"] == "0.04" and costs["shared_dollars"] == "0.50"
+    other = {**costs, "segments": {k: v for k, v in costs["segments"].items() if "117-hr-1" in k}}
+    settled = settle_shared_costs({"a": costs, "b": other})
+    # H.R. 1's story (0.40) is shared by two briefs; H.R. 2's (0.10) only by "a".
+    assert settled["a"]["shared_dollars"] == "0.300000" and settled["a"]["total_dollars"] == "0.340000"
+    assert settled["b"]["shared_dollars"] == "0.200000"
