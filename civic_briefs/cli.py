@@ -14,10 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from civic_briefs import db, demo, repo
+from civic_briefs.models import bill_label
 from civic_briefs.settings import get_settings
 
 app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True)
-console = Console()
+# Wide enough for the briefs table even when output is piped (rich falls back to 80 columns).
+console = Console(width=max(Console().width, 160))
 
 
 def _progress() -> Progress:
@@ -89,8 +91,9 @@ def briefs_table(rows: list[dict]) -> Table:
         table.add_column(column, overflow="fold")
     for row in rows:
         duration = f"{row['duration_seconds']:.0f} s" if row["duration_seconds"] else "-"
+        bills = [bill_label(*b.split("-")[1:]) for b in (row["bill_ids"] or "").split(",") if b]
         table.add_row(row["user_id"], row["brief_date"], row["status"], row["headline"] or row["error"] or "",
-                      (row["bill_ids"] or "").replace(",", ", "), duration, _local_path(row["audio_url"]))
+                      ", ".join(bills), duration, _local_path(row["audio_url"]))
     return table
 
 

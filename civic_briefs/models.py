@@ -77,7 +77,8 @@ _LABELS = {
 }
 
 
-def bill_label(bill_type: str, bill_number: int) -> str:
+def bill_label(bill_type: str, bill_number: int | str) -> str:
+    """("hr", 3684) -> "H.R. 3684"."""
     return f"{_LABELS.get(bill_type.lower(), bill_type.upper())} {bill_number}"
 
 

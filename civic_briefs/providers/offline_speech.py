@@ -1,0 +1,121 @@
+"""Offline speech: espeak-ng (from the ``espeakng-loader`` wheel, driven by ctypes) plus ``lameenc``.
+
+Needs no system package and no network. Output: mono MP3, 22,050 Hz, 64 kbit/s CBR, host A as
+``en-us+m3`` (male) and host B as ``en+f3`` (female). espeak-ng keeps process-global state, so
+every call into it holds ``_LOCK``; the library is initialised once per process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import threading
+from pathlib import Path
+
+import espeakng_loader
+
+from civic_briefs.audio import encode_pcm_to_mp3, silence_pcm
+from civic_briefs.models import Usage
+from civic_briefs.providers.base import PermanentProviderError, ProviderError, RenderedPartResult
+
+SAMPLE_RATE = 22050  # what espeak_Initialize returns for its voices
+BITRATE_KBPS = 64
+VOICES = {"A": "en-us+m3", "B": "en+f3"}
+PAUSE_SECONDS = 0.35  # silence between lines
+_AUDIO_TAG = re.compile(r"\[[^\]\n]{1,40}\]")  # ElevenLabs v3 tags such as [laughs]: not read aloud
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000  # return an error instead of exit() on bad data
+_CHARS_UTF8 = 1
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+_LOCK = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_chunks: list[bytes] = []  # PCM collected by the callback; only touched while _LOCK is held
+
+
+@_SynthCallback
+def _on_audio(wav, count, _events):  # type: ignore[no-untyped-def]
+    """espeak's synth callback: ``count`` 16-bit samples at ``wav``; returning 0 means go on."""
+    if count > 0 and wav:
+        _chunks.append(ctypes.string_at(wav, count * 2))
+    return 0
+
+
+def _library() -> ctypes.CDLL:
+    """Load and initialise espeak-ng once (call with ``_LOCK`` held). Raises ProviderError."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+        ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+    ]  # fmt: skip
+    data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, _INITIALIZE_DONT_EXIT)
+    if rate != SAMPLE_RATE:
+        raise ProviderError(f"espeak-ng initialised at {rate} Hz, expected {SAMPLE_RATE}", retryable=False)
+    lib.espeak_SetSynthCallback(_on_audio)
+    _lib = lib
+    return lib
+
+
+def synthesize_pcm(text: str, voice: str) -> bytes:
+    """Speak ``text`` with espeak-ng ``voice``: mono signed 16-bit little-endian PCM at 22,050 Hz.
+
+    Raises PermanentProviderError for an unknown voice, ProviderError if synthesis fails.
+    """
+    with _LOCK:
+        lib = _library()
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise PermanentProviderError(f"espeak-ng has no voice {voice!r}")
+        encoded = text.encode("utf-8") + b"\0"
+        _chunks.clear()
+        try:
+            status = lib.espeak_Synth(encoded, len(encoded), 0, 0, 0, _CHARS_UTF8, None, None)
+            pcm = b"".join(_chunks)
+        finally:
+            _chunks.clear()
+    if status != 0:
+        raise ProviderError(f"espeak-ng synthesis failed with status {status}", retryable=False)
+    return pcm
+
+
+class OfflineSpeech:
+    """A :class:`~civic_briefs.providers.base.SpeechRenderer` that renders locally, for free."""
+
+    def __init__(self, voices: dict[str, str] | None = None, pause_seconds: float = PAUSE_SECONDS):
+        self.voices = dict(voices or VOICES)
+        self.pause_seconds = pause_seconds
+        self.name = f"espeak-ng:{self.voices['A']}/{self.voices['B']}:{SAMPLE_RATE}:{BITRATE_KBPS}k"
+
+    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str]) -> RenderedPartResult:
+        """Render ``lines`` of (speaker "A"/"B", text) to one MP3 with a short pause between lines.
+
+        Bracketed audio tags such as ``[laughs]`` are dropped, not spoken; a part with text but no
+        speakable words renders as a short silence. ``previous_request_ids`` is ignored (espeak has
+        no continuity). ``request_id`` hashes the renderer settings and the lines; ``usage`` is
+        the characters of all lines, one request, $0. Raises PermanentProviderError for an
+        unknown speaker or when no line has text.
+        """
+        unknown = {speaker for speaker, _ in lines} - self.voices.keys()
+        if unknown:
+            raise PermanentProviderError(f"unknown speaker(s) {sorted(unknown)}; expected A or B")
+        if not any(text.strip() for _, text in lines):
+            raise PermanentProviderError("nothing to render: no line has text")
+        pause = silence_pcm(self.pause_seconds, SAMPLE_RATE)
+        spoken = [(speaker, _AUDIO_TAG.sub(" ", text).strip()) for speaker, text in lines]
+        speech = [synthesize_pcm(text, self.voices[speaker]) for speaker, text in spoken if text]
+        pcm = pause.join(chunk for chunk in speech if chunk) or pause
+        mp3 = encode_pcm_to_mp3(pcm, SAMPLE_RATE, channels=1, bitrate_kbps=BITRATE_KBPS)
+        digest = hashlib.sha256(repr((self.name, self.pause_seconds, list(lines))).encode()).hexdigest()
+        return RenderedPartResult(
+            mp3=mp3,
+            request_id=f"offline-{digest[:24]}",
+            usage=Usage(characters=sum(len(text) for _, text in lines), requests=1),
+        )

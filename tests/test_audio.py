@@ -1,0 +1,285 @@
+"""Tests for civic_briefs.audio: splitting dialogue, joining/tagging/measuring MP3 (no Prefect)."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import struct
+
+import pytest
+from mutagen.id3 import ID3
+
+from civic_briefs.audio import (
+    AudioError,
+    encode_pcm_to_mp3,
+    join_mp3,
+    mp3_info,
+    silence_mp3,
+    split_into_parts,
+    tag_mp3,
+)
+from civic_briefs.models import Line
+
+RATE = 22050
+FRAME_SECONDS = 576 / RATE  # one MPEG-2 Layer III frame
+
+
+# --------------------------------------------------------------------------- splitting
+
+WORDS = "the house passed a bill on friday sending it to senate where committee will hear".split()
+
+
+def _random_text(rng: random.Random, max_words: int) -> str:
+    words = []
+    for _ in range(rng.randint(1, max_words)):
+        word = rng.choice(WORDS)
+        if rng.random() < 0.02:
+            word = "x" * rng.randint(50, 400)  # a "word" longer than small limits
+        words.append(word + rng.choice(["", "", "", ".", ",", "?", "!", ".\u201d"]))
+    return rng.choice(["", " ", "\n"]) + " ".join(words) + rng.choice(["", " ", "  \n"])
+
+
+def _assert_faithful(lines: list[Line], parts: list[list[Line]], max_chars: int) -> None:
+    """Every part fits; pieces, in order, spell each non-blank line with its speaker."""
+    assert all(parts), "no empty part"
+    for part in parts:
+        assert sum(len(line.text) for line in part) <= max_chars
+    pieces = [line for part in parts for line in part]
+    assert all(piece.text.strip() for piece in pieces)
+    queue = iter(pieces)
+    for line in lines:
+        want = "".join(line.text.split())
+        got = ""
+        while len(got) < len(want):
+            piece = next(queue)
+            assert piece.speaker == line.speaker
+            got += "".join(piece.text.split())
+        assert got == want
+    assert next(queue, None) is None, "pieces left over"
+
+
+@pytest.mark.parametrize("max_chars", [1, 7, 40, 200, 2000])
+def test_split_properties_hold_on_random_dialogues(max_chars: int) -> None:
+    rng = random.Random(max_chars)
+    for _ in range(40 if max_chars < 10 else 150):
+        lines = [
+            Line(speaker=rng.choice("AB"), text=_random_text(rng, rng.choice([3, 30, 400])))
+            for _ in range(rng.randint(0, 12))
+        ]
+        _assert_faithful(lines, split_into_parts(lines, max_chars), max_chars)
+
+
+def test_split_keeps_lines_that_fit_whole_and_groups_them() -> None:
+    lines = [Line(speaker="A" if i % 2 else "B", text=f"Line {i} " + "word " * 30) for i in range(20)]
+    parts = split_into_parts(lines, max_chars=1000)
+    assert [line for part in parts for line in part] == lines  # untouched, same order
+    assert len(parts) == math.ceil(sum(len(line.text) for line in lines) / 1000)  # greedy, no waste here
+    assert split_into_parts(lines[:1]) == [lines[:1]]
+
+
+def test_split_exact_limit_is_one_part() -> None:
+    lines = [Line(speaker="A", text="a" * 600), Line(speaker="B", text="b" * 400)]
+    assert split_into_parts(lines, max_chars=1000) == [lines]
+    assert split_into_parts(lines, max_chars=999) == [lines[:1], lines[1:]]
+
+
+def test_long_line_is_cut_at_sentence_ends() -> None:
+    sentences = [f"Sentence number {i} says something about the bill." for i in range(100)]
+    line = Line(speaker="B", text=" ".join(sentences))
+    parts = split_into_parts([line], max_chars=300)
+    pieces = [piece for part in parts for piece in part]
+    assert len(pieces) > 1
+    assert all(piece.speaker == "B" and piece.text.endswith(".") for piece in pieces)
+    assert " ".join(piece.text for piece in pieces) == line.text
+
+
+def test_long_sentence_is_cut_between_words_then_inside_a_giant_word() -> None:
+    text = " ".join(["alpha", "beta", "gamma"] * 50)  # no sentence end
+    pieces = [p for part in split_into_parts([Line(speaker="A", text=text)], 40) for p in part]
+    assert all(set(p.text.split()) <= {"alpha", "beta", "gamma"} for p in pieces)
+    assert " ".join(p.text for p in pieces) == text
+    giant = [p.text for part in split_into_parts([Line(speaker="A", text="y" * 95)], 40) for p in part]
+    assert giant == ["y" * 40, "y" * 40, "y" * 15]
+
+
+def test_split_drops_blank_lines_and_rejects_bad_limit() -> None:
+    assert split_into_parts([Line(speaker="A", text="  "), Line(speaker="B", text="")]) == []
+    assert split_into_parts([]) == []
+    with pytest.raises(ValueError):
+        split_into_parts([Line(speaker="A", text="hi")], max_chars=0)
+
+
+# --------------------------------------------------------------------------- MP3 fixtures
+
+
+def _tone_pcm(seconds: float, hz: float) -> bytes:
+    n = int(seconds * RATE)
+    return struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * hz * i / RATE)) for i in range(n)))
+
+
+def _tone_mp3(seconds: float, hz: float = 440.0) -> bytes:
+    return encode_pcm_to_mp3(_tone_pcm(seconds, hz), RATE)
+
+
+def _frame_length(mp3: bytes, at: int = 0) -> int:
+    """Length of the MPEG-2 Layer III frame at ``at`` (all fixtures are 22,050 Hz)."""
+    kbps = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[mp3[at + 2] >> 4]
+    return 72000 * kbps // RATE + ((mp3[at + 2] >> 1) & 1)
+
+
+def _with_vbr_header(mp3: bytes, tag: bytes) -> bytes:
+    """``mp3`` behind an encoder-style Xing/Info or VBRI frame (built here, independently)."""
+    assert mp3[:2] == b"\xff\xf3", "fixture must be MPEG-2 Layer III without CRC"
+    length = _frame_length(mp3)
+    header = mp3[:2] + bytes([mp3[2] & 0xFD, mp3[3]])  # same bitrate, no padding
+    frames = 0
+    pos = 0
+    while pos < len(mp3):
+        frames, pos = frames + 1, pos + _frame_length(mp3, pos)
+    if tag == b"VBRI":  # Fraunhofer: 32 bytes after the header, whatever the mode
+        body = bytes(32) + b"VBRI" + struct.pack(">HHHII", 1, 0, 50, len(mp3), frames)
+    else:  # Xing/Info right after the (all-zero, mono MPEG-2: 9 byte) side info
+        body = bytes(9) + tag + struct.pack(">III", 3, frames, len(mp3) + length)
+    frame = header + body
+    return frame + bytes(length - len(frame)) + mp3
+
+
+def _ape_tag() -> bytes:
+    item = struct.pack("<II", 5, 0) + b"Title\x00hello"
+    footer = b"APETAGEX" + struct.pack("<IIII", 2000, len(item) + 32, 1, 0) + bytes(8)
+    return item + footer
+
+
+def _id3v1() -> bytes:
+    return b"TAG" + b"Old title".ljust(30, b"\0") + bytes(95)
+
+
+@pytest.fixture(scope="module")
+def parts() -> list[bytes]:
+    """Three plain CBR parts of different lengths and pitches."""
+    return [_tone_mp3(1.3, 220), _tone_mp3(2.1, 440), _tone_mp3(0.7, 880)]
+
+
+# --------------------------------------------------------------------------- joining
+
+
+def test_fixture_headers_are_what_players_read(parts: list[bytes]) -> None:
+    for tag in (b"Xing", b"Info", b"VBRI"):
+        decorated = _with_vbr_header(parts[1], tag)
+        assert tag in decorated
+        # mutagen trusts the header's frame count: the fixture is a real VBR header
+        assert mp3_info(decorated).duration_seconds == pytest.approx(mp3_info(parts[1]).duration_seconds, abs=0.03)
+
+
+def test_join_three_parts_strips_tags_and_headers(parts: list[bytes]) -> None:
+    decorated = [
+        tag_mp3(_with_vbr_header(parts[0], b"Info"), "part one", comment="Info Xing") + _id3v1(),
+        _with_vbr_header(parts[1], b"Xing") + _ape_tag() + _id3v1(),
+        tag_mp3(_with_vbr_header(parts[2], b"VBRI"), "part three") + _ape_tag(),
+    ]
+    joined = join_mp3(decorated)
+
+    expected = sum(mp3_info(p).duration_seconds for p in parts)
+    info = mp3_info(joined)
+    assert abs(info.duration_seconds - expected) <= 2 * FRAME_SECONDS * len(parts)
+    assert (info.sample_rate, info.channels, info.bitrate_kbps) == (RATE, 1, 64)
+
+    first = _frame_length(joined)
+    assert joined[:2] == b"\xff\xf3"  # starts with a frame: no ID3v2 left in front
+    assert joined[:first].count(b"Info") + joined[:first].count(b"Xing") == 1
+    for marker in (b"Xing", b"Info", b"VBRI", b"ID3", b"TAG", b"APETAGEX", b"part one"):
+        assert marker not in joined[first:], marker
+    # the body is exactly the parts' audio frames, in order
+    assert joined[first:] == b"".join(parts)
+
+
+def test_joined_duration_is_exact_frame_count(parts: list[bytes]) -> None:
+    joined = join_mp3(parts)
+    frames = sum(len(p) for p in parts) / (72000 * 64 / RATE)  # CBR 64 kbit/s: ~208.98 bytes a frame
+    assert mp3_info(joined).duration_seconds == pytest.approx(round(frames) * FRAME_SECONDS, abs=1e-6)
+    assert join_mp3([joined]) == joined  # joining is idempotent: the old header is replaced
+
+
+def test_join_drops_a_truncated_last_frame(parts: list[bytes]) -> None:
+    whole = join_mp3([parts[0]])
+    cut = join_mp3([parts[0][:-50]])
+    assert mp3_info(whole).duration_seconds - mp3_info(cut).duration_seconds == pytest.approx(FRAME_SECONDS)
+
+
+def test_tags_are_readable(parts: list[bytes]) -> None:
+    joined = join_mp3(parts)
+    tagged = tag_mp3(joined, "Daily brief", "Civic Briefs", "Civic Briefs Daily", "2025-06-02", "AI voices")
+    tags = ID3(io.BytesIO(tagged))
+    assert str(tags["TIT2"]) == "Daily brief"
+    assert str(tags["TPE1"]) == "Civic Briefs"
+    assert str(tags["TALB"]) == "Civic Briefs Daily"
+    assert str(tags["TDRC"]).startswith("2025")
+    assert tags.getall("COMM")[0].text == ["AI voices"]
+    assert tagged.endswith(joined)
+    assert mp3_info(tagged).duration_seconds == mp3_info(joined).duration_seconds
+    retagged = tag_mp3(tagged, "Second title")  # replaces, does not stack
+    assert str(ID3(io.BytesIO(retagged))["TIT2"]) == "Second title"
+    assert retagged.count(b"ID3") == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"not an mp3 at all " * 100,
+        random.Random(1).randbytes(50_000),
+        b"RIFF" + struct.pack("<I", 36 + 40000) + b"WAVEfmt " + bytes(20) + b"data" + _tone_pcm(1, 440)[:40000],
+        b"ID3\x04\x00\x00\x00\x00\x00\x10" + bytes(16),  # a tag and nothing else
+    ],
+    ids=["empty", "text", "random", "wav", "tag-only"],
+)
+def test_non_mp3_raises(bad: bytes, parts: list[bytes]) -> None:
+    with pytest.raises(AudioError):
+        join_mp3([bad])
+    with pytest.raises(AudioError):
+        join_mp3([parts[0], bad])
+    with pytest.raises(AudioError):
+        mp3_info(bad)
+    with pytest.raises(AudioError):
+        tag_mp3(bad, "x")
+
+
+def test_join_nothing_raises_value_error() -> None:
+    with pytest.raises(ValueError):
+        join_mp3([])
+    assert issubclass(AudioError, ValueError)
+
+
+def test_join_rejects_mismatched_sample_rate_or_channels(parts: list[bytes]) -> None:
+    with pytest.raises(AudioError, match="Hz"):
+        join_mp3([parts[0], silence_mp3(1.0, sample_rate=24000)])
+    with pytest.raises(AudioError, match="ch"):
+        join_mp3([parts[0], silence_mp3(1.0, channels=2)])
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def test_encode_and_silence_measure_right() -> None:
+    info = mp3_info(silence_mp3(2.0))
+    assert (info.sample_rate, info.channels, info.bitrate_kbps) == (RATE, 1, 64)
+    assert 2.0 <= info.duration_seconds <= 2.0 + 0.12  # encoder delay and padding
+    stereo = mp3_info(encode_pcm_to_mp3(bytes(4 * 44100), 44100, channels=2, bitrate_kbps=128))
+    assert (stereo.sample_rate, stereo.channels, stereo.bitrate_kbps) == (44100, 2, 128)
+    assert stereo.duration_seconds == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    "pcm,rate,channels,kbps",
+    [
+        (b"", RATE, 1, 64),  # nothing to encode
+        (b"\0" * 3, RATE, 1, 64),  # half a sample
+        (b"\0" * 6, RATE, 2, 64),  # half a stereo frame
+        (b"\0" * 100, 22000, 1, 64),  # not an MP3 sample rate
+        (b"\0" * 100, RATE, 1, 320),  # too high for MPEG-2
+    ],
+)
+def test_encode_rejects_bad_input(pcm: bytes, rate: int, channels: int, kbps: int) -> None:
+    with pytest.raises(AudioError):
+        encode_pcm_to_mp3(pcm, rate, channels, kbps)
