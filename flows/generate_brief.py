@@ -15,6 +15,7 @@ from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.providers import registry
 from civic_briefs.settings import get_settings
+from tasks.artifacts import create_brief_artifacts
 from tasks.audio import join_audio, render_segment
 from tasks.news import fetch_news
 from tasks.publish import publish_brief, record_outcome
@@ -57,12 +58,14 @@ def generate_brief(
             headline=existing["headline"], audio_url=existing["audio_url"], duration_seconds=existing["duration_seconds"],
             bills_covered=[b["bill_id"] for b in existing["bills"]], error=existing["error"],
         )
-    interests = validate_interests(policy_interests or user.interests)
-    providers = registry.chosen_names(settings)
-    log.info("Providers: %s", providers.describe())
+    interests = policy_interests or user.interests
     try:
+        interests = validate_interests(interests)
+        providers = registry.chosen_names(settings)
+        log.info("Providers: %s", providers.describe())
         return _make_brief(user, interests, day, brief_type, providers)
     except Exception as exc:
+        # The row tells operators and the app why there is no brief; the run still fails.
         record_outcome(user_id, brief_type, day, interests, "failed", f"{type(exc).__name__}: {exc}")
         raise
 
@@ -104,6 +107,7 @@ def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
 
     costs = briefing.brief_costs(script, rendered)
     published = publish_brief(user.id, brief_type, day, interests, script, audio, selection, all_news, costs)
+    create_brief_artifacts(script, published, costs)
     log.info("Published %s (%.1f s) at %s in %.1f s total", published.id, audio.duration_seconds,
              published.audio_url, time.monotonic() - started)
     return published

@@ -1,0 +1,141 @@
+"""The flows on a real Prefect API (the test harness), a real libSQL file and offline providers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import mutagen.mp3
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
+
+from civic_briefs import db, demo, importer, repo
+from civic_briefs.models import User
+from flows.daily_briefs import daily_briefs
+from flows.generate_brief import generate_brief
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def seeded(settings_env):
+    settings = settings_env()
+    db.init_db()
+    with db.connection() as conn:
+        importer.import_sample(conn)
+        users = demo.add_demo_users(conn)
+    return settings, users
+
+
+def task_runs_of(flow_run_id) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+
+
+def child_flow_runs(parent_flow_run_id) -> list:
+    with get_client(sync_client=True) as client:
+        parent_tasks = task_runs_of(parent_flow_run_id)
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[t.id for t in parent_tasks])), limit=200)
+
+
+def test_daily_briefs_publishes_every_user_and_shares_segments(seeded):
+    settings, users = seeded
+    day = dt.date(2026, 3, 2)
+    state = daily_briefs(brief_date=day, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message == "5 of 5 briefs done (5 published, 0 skipped)"
+
+    with db.connection() as conn:
+        for user in users:
+            brief = repo.get_brief(conn, user.id, "daily", day)
+            assert brief["status"] == "published", brief["error"]
+            assert brief["transcript"].startswith(f"A: Good morning, {user.first_name}!")
+            assert "written and voiced by AI" in brief["transcript"]
+            assert 3 <= len(brief["bills"]) <= 7
+            assert [b["section"] for b in brief["bills"]][:3] == ["top_story"] * 3
+            assert brief["policy_interests"] == user.interests
+            path = Path(brief["audio_url"].removeprefix("file://"))
+            assert path == settings.storage_path / "briefs" / user.id / "daily" / f"{day}.mp3"
+            audio = mutagen.mp3.MP3(path)
+            assert audio.info.length == pytest.approx(brief["duration_seconds"], abs=0.05)
+            assert audio.info.length > 60
+            assert audio.tags["TIT2"].text[0] == brief["title"]
+        # Shared segments: science and technology users share bills; so do economy and taxes.
+        costs = [repo.get_brief(conn, u.id, "daily", day)["costs"] for u in users]
+    used = sum(len(c["segments"]) for c in costs)
+    distinct = len({key for c in costs for key in c["segments"]})
+    assert distinct < used
+
+    renders = [t for child in child_flow_runs(state.state_details.flow_run_id)
+               for t in task_runs_of(child.id) if t.name.startswith("render-")]
+    assert len(renders) == used
+    assert sum(t.state.name == "Completed" for t in renders) == distinct
+    assert sum(t.state.name == "Cached" for t in renders) == used - distinct
+
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts(limit=200)
+    table = next(a for a in artifact if a.key == f"daily-briefs-{day}")
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert sorted((row["user"], row["status"]) for row in rows) == sorted((u.id, "published") for u in users)
+    progress = next(a for a in artifact if a.key == f"daily-briefs-progress-{day}")
+    assert float(progress.data) == 100.0
+
+
+def test_second_run_makes_nothing_and_forced_rerun_hits_the_cache(seeded):
+    settings, users = seeded
+    day = dt.date(2026, 3, 3)
+    first = generate_brief(user_id="maria", brief_date=day)
+    assert first.status == "published"
+    with db.connection() as conn:
+        created = repo.get_brief(conn, "maria", "daily", day)["created_at"]
+
+    again = generate_brief(user_id="maria", brief_date=day, return_state=True)
+    assert again.result().audio_url == first.audio_url
+    assert task_runs_of(again.state_details.flow_run_id) == []  # no step ran at all
+
+    forced = generate_brief(user_id="maria", brief_date=day, force=True, return_state=True)
+    runs = {t.name: t.state.name for t in task_runs_of(forced.state_details.flow_run_id)}
+    steps = {name: state for name, state in runs.items() if not name.startswith(("publish-", "record-"))}
+    assert steps and set(steps.values()) == {"Cached"}, runs
+    assert any(name.startswith("publish-") and state == "Completed" for name, state in runs.items())
+    with db.connection() as conn:
+        row = repo.get_brief(conn, "maria", "daily", day)
+    assert row["created_at"] == created and row["status"] == "published"
+
+
+def test_one_failure_does_not_stop_the_others_and_nothing_to_say_is_skipped(seeded):
+    settings, users = seeded
+    day = dt.date(2026, 3, 4)
+    with db.connection() as conn:
+        repo.upsert_user(conn, User(id="bad", name="Bad Data", interests=["healthcare", "astrology"]))
+        # "quiet" heard every immigration bill yesterday, so today has nothing new for them.
+        repo.upsert_user(conn, User(id="quiet", name="Quinn Quiet", interests=["immigration"]))
+        immigration = [r[0] for r in conn.execute("SELECT id FROM bills WHERE policy_area = 'Immigration'").fetchall()]
+        assert immigration
+        yesterday = day - dt.timedelta(days=1)
+        repo.save_brief(conn, {"id": repo.brief_id("quiet", "daily", yesterday), "user_id": "quiet",
+                               "brief_type": "daily", "brief_date": yesterday.isoformat(), "status": "published"},
+                        [(bill_id, "top_story") for bill_id in immigration])
+    state = daily_briefs(brief_date=day, return_state=True)
+    assert state.is_failed()
+    assert state.message == "6 of 7 briefs done (5 published, 1 skipped); failed: bad"
+    with db.connection() as conn:
+        bad = repo.get_brief(conn, "bad", "daily", day)
+        quiet = repo.get_brief(conn, "quiet", "daily", day)
+        assert bad["status"] == "failed" and "astrology" in bad["error"] and bad["audio_url"] is None
+        assert quiet["status"] == "skipped" and "immigration" in quiet["error"] and quiet["bills"] == []
+        assert all(repo.get_brief(conn, u.id, "daily", day)["status"] == "published" for u in users)
+    # The bad input failed at once: its selection was never retried.
+    bad_run = next(c for c in child_flow_runs(state.state_details.flow_run_id) if "bad" in c.name)
+    assert bad_run.state.is_failed()
+    assert not [t for t in task_runs_of(bad_run.id) if t.name.startswith("select-")]
+
+
+def test_unknown_user_fails_with_a_clear_error(seeded):
+    state = generate_brief(user_id="nobody", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(repo.UnknownUserError, match="'nobody'"):
+        state.result()
