@@ -1,0 +1,10 @@
+"""Loopback stand-ins for the Anthropic, ElevenLabs and Brave APIs (one Starlette app, uvicorn thread).
+
+Tests point the real SDKs at ``StandIns.base_url``; each API's controller counts and records
+requests and can be told to fail the next requests in the API's own ways (see ``control``).
+"""
+
+from tests.standins.control import Controller, Fault, RecordedRequest
+from tests.standins.server import StandIns, build_app, run_standins
+
+__all__ = ["Controller", "Fault", "RecordedRequest", "StandIns", "build_app", "run_standins"]
