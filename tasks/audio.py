@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import datetime as dt
+import hashlib
 from typing import Any
 
 from prefect import task
-from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
 
 from civic_briefs import audio, rendering
 from civic_briefs.models import BriefAudio, RenderedSegment, Segment
 from civic_briefs.providers import registry
-from tasks.policy import RETRY_OPTIONS, SCRIPT_CACHE_EXPIRATION, content_hash
-
-# The global concurrency limit that bounds requests to the speech service across all workers.
-SPEECH_LIMIT = "elevenlabs"
+from tasks.limits import slot_for
+from tasks.policy import RETRY_OPTIONS, SCRIPT_CACHE_EXPIRATION, content_hash, shared_cache
 
 
 def _render_key(context: TaskRunContext, p: dict[str, Any]) -> str:
@@ -26,17 +22,12 @@ def _render_key(context: TaskRunContext, p: dict[str, Any]) -> str:
     return "render-" + content_hash(lines, p["speech_name"])
 
 
-@task(name="render-segment", task_run_name="render-{segment.kind}", cache_key_fn=_render_key,
+@task(name="render-segment", task_run_name="render-{segment.kind}", cache_policy=shared_cache(_render_key),
       cache_expiration=SCRIPT_CACHE_EXPIRATION, **RETRY_OPTIONS)
 def render_segment(segment: Segment, speech_name: str) -> RenderedSegment:
     """MP3 of one segment. Real speech services take a slot of the ``elevenlabs`` limit per request."""
     renderer = registry.speech_renderer()
-    if renderer.name.startswith("elevenlabs"):
-        def slot():
-            return concurrency(SPEECH_LIMIT, occupy=1, strict=True)
-    else:
-        slot = contextlib.nullcontext
-    return rendering.render_segment(renderer, segment, slot=slot)
+    return rendering.render_segment(renderer, segment, slot=slot_for(renderer.name))
 
 
 def _join_key(context: TaskRunContext, p: dict[str, Any]) -> str:

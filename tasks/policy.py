@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
+from prefect.locking.filesystem import FileSystemLockManager
+from prefect.settings import get_current_settings
 from prefect.tasks import exponential_backoff
 
 from civic_briefs.interests import UnknownInterestError
@@ -66,3 +71,16 @@ def content_hash(*parts: Any) -> str:
 
     blob = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def shared_cache(key_fn: Callable[[Any, dict[str, Any]], str]) -> CachePolicy:
+    """A cache policy for work shared across users (news, stories, audio): keyed by ``key_fn`` and
+    SERIALIZABLE, so when two briefs need the same segment at once, one does the work and the other
+    waits for its result instead of paying the provider twice.
+
+    The locks are files beside the task results: they hold across the processes of one machine
+    (and across machines when the results folder is shared storage).
+    """
+    locks = Path(get_current_settings().results.local_storage_path).expanduser() / "locks"
+    return CacheKeyFnPolicy(cache_key_fn=key_fn).configure(
+        isolation_level="SERIALIZABLE", lock_manager=FileSystemLockManager(lock_files_directory=locks))

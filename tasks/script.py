@@ -14,7 +14,8 @@ from prefect.context import TaskRunContext
 
 from civic_briefs.models import Bill, BriefType, NewsItem, Section, Segment, User
 from civic_briefs.providers import registry
-from tasks.policy import RETRY_OPTIONS, SCRIPT_CACHE_EXPIRATION, content_hash
+from tasks.limits import slot_for
+from tasks.policy import RETRY_OPTIONS, SCRIPT_CACHE_EXPIRATION, content_hash, shared_cache
 
 
 def _story_key(context: TaskRunContext, p: dict[str, Any]) -> str:
@@ -34,23 +35,31 @@ def _personal_key(context: TaskRunContext, p: dict[str, Any]) -> str:
 _OPTIONS: dict[str, Any] = dict(cache_expiration=SCRIPT_CACHE_EXPIRATION, **RETRY_OPTIONS)
 
 
-@task(name="write-story", task_run_name="write-story-{bill.id}-{section}", cache_key_fn=_story_key, **_OPTIONS)
+@task(name="write-story", task_run_name="write-story-{bill.id}-{section}", cache_policy=shared_cache(_story_key), **_OPTIONS)
 def write_story(bill: Bill, section: Section, brief_date: dt.date, brief_type: BriefType, writer_name: str) -> Segment:
-    return registry.script_writer().write_story(bill, section, brief_date, brief_type)
+    writer = registry.script_writer()
+    with slot_for(writer.name)():
+        return writer.write_story(bill, section, brief_date, brief_type)
 
 
-@task(name="write-news", task_run_name="write-news-{interest}", cache_key_fn=_news_key, **_OPTIONS)
+@task(name="write-news", task_run_name="write-news-{interest}", cache_policy=shared_cache(_news_key), **_OPTIONS)
 def write_news(interest: str, items: list[NewsItem], brief_date: dt.date, brief_type: BriefType, writer_name: str) -> Segment:
-    return registry.script_writer().write_news(interest, items, brief_date, brief_type)
+    writer = registry.script_writer()
+    with slot_for(writer.name)():
+        return writer.write_news(interest, items, brief_date, brief_type)
 
 
 @task(name="write-opening", task_run_name="write-opening-{user.id}", cache_key_fn=_personal_key, **_OPTIONS)
 def write_opening(user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
                   brief_type: BriefType, writer_name: str) -> Segment:
-    return registry.script_writer().write_opening(user, stories, news, brief_date, brief_type)
+    writer = registry.script_writer()
+    with slot_for(writer.name)():
+        return writer.write_opening(user, stories, news, brief_date, brief_type)
 
 
 @task(name="write-close", task_run_name="write-close-{user.id}", cache_key_fn=_personal_key, **_OPTIONS)
 def write_close(user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
                 brief_type: BriefType, writer_name: str) -> Segment:
-    return registry.script_writer().write_close(user, stories, news, brief_date, brief_type)
+    writer = registry.script_writer()
+    with slot_for(writer.name)():
+        return writer.write_close(user, stories, news, brief_date, brief_type)

@@ -59,3 +59,26 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3 HTTP endpoint on loopback (moto's threaded server) for the session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_admin_client(endpoint: str):
+    """A plain boto3 client (own dummy credentials, no environment) to set up and inspect moto."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="admin",
+                        aws_secret_access_key="admin", config=Config(s3={"addressing_style": "path"}))

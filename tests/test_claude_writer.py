@@ -166,7 +166,7 @@ def test_a_bill_not_in_the_input_fails_after_exactly_max_attempts(standins):
     standins.anthropic.fail_next("unknown_bill", times=3)
     with pytest.raises(ScriptValidationError, match=r"not in its data: HR 9876") as caught:
         writer.write_story(make_bill(3684), "top_story", DAY, "daily")
-    assert caught.value.retryable
+    assert not caught.value.retryable  # the writer spent its attempts; the task does not retry again
     assert standins.anthropic.count == 3
     assert "rejected because it named bills that are not in its data" in standins.anthropic.user_text(1)
 

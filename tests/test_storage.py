@@ -17,6 +17,7 @@ from botocore.config import Config
 from civic_briefs.providers.base import AudioStorage, PermanentProviderError
 from civic_briefs.providers.storage import LocalStorage, S3Storage, safe_key
 from civic_briefs.settings import Settings
+from tests.conftest import s3_admin_client
 
 DAY = dt.date(2025, 6, 2)
 # An "MP3-ish" blob: an ID3v2 header, an MPEG-1 Layer III frame header, then filler.
@@ -155,36 +156,10 @@ def test_local_storage_rejects_empty_mp3(tmp_path: Path) -> None:
 # --- S3Storage against moto -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    """A real S3 HTTP endpoint on loopback (moto), for this module only."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def _admin_client(endpoint: str):
-    """A plain boto3 client (own dummy credentials, no environment) to set up and inspect moto."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="admin",
-        aws_secret_access_key="admin",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
 @pytest.fixture
 def bucket(moto_endpoint: str) -> str:
     name = f"briefs-{uuid.uuid4().hex[:12]}"
-    _admin_client(moto_endpoint).create_bucket(Bucket=name)
+    s3_admin_client(moto_endpoint).create_bucket(Bucket=name)
     return name
 
 
@@ -216,7 +191,7 @@ def test_s3_upload_roundtrip_with_headers_acl_and_cdn_url(moto_endpoint: str, bu
     url = store.put(key, MP3)
 
     assert url == "https://cdn.example.org/briefs/u-1/daily/2025-06-02.mp3"
-    admin = _admin_client(moto_endpoint)
+    admin = s3_admin_client(moto_endpoint)
     obj = admin.get_object(Bucket=bucket, Key=key)
     assert obj["Body"].read() == MP3
     assert obj["ContentType"] == "audio/mpeg"
@@ -242,7 +217,7 @@ def test_s3_private_upload_has_no_public_grant(moto_endpoint: str, bucket: str) 
     store = S3Storage(_settings(s3_bucket=bucket, s3_endpoint_url=moto_endpoint, s3_public_read=False, s3_cache_control="no-cache"))
     key = safe_key("briefs", "u-3", "daily", DAY)
     store.put(key, MP3)
-    admin = _admin_client(moto_endpoint)
+    admin = s3_admin_client(moto_endpoint)
     assert admin.head_object(Bucket=bucket, Key=key)["CacheControl"] == "no-cache"
     grants = admin.get_object_acl(Bucket=bucket, Key=key)["Grants"]
     assert not any(g["Grantee"].get("URI") == ALL_USERS for g in grants), grants
@@ -254,7 +229,7 @@ def test_s3_multipart_sized_upload(moto_endpoint: str, bucket: str) -> None:
     store = S3Storage(_settings(s3_bucket=bucket, s3_endpoint_url=moto_endpoint))
     key = safe_key("briefs", "u-4", "weekly", DAY)
     store.put(key, big)
-    obj = _admin_client(moto_endpoint).get_object(Bucket=bucket, Key=key)
+    obj = s3_admin_client(moto_endpoint).get_object(Bucket=bucket, Key=key)
     assert obj["Body"].read() == big
     assert obj["ContentType"] == "audio/mpeg"
 
@@ -269,7 +244,7 @@ def test_s3_put_works_with_a_running_event_loop(moto_endpoint: str, bucket: str)
 
     url = asyncio.run(call_from_async_code())
     assert url == f"{moto_endpoint}/{bucket}/{key}"
-    assert _admin_client(moto_endpoint).get_object(Bucket=bucket, Key=key)["Body"].read() == MP3
+    assert s3_admin_client(moto_endpoint).get_object(Bucket=bucket, Key=key)["Body"].read() == MP3
 
 
 def test_s3_missing_bucket_is_permanent(moto_endpoint: str) -> None:

@@ -24,7 +24,11 @@ class PermanentProviderError(ProviderError):
 
 
 class ScriptValidationError(ProviderError):
-    """A written script broke a rule (cut off, names an unknown bill, too short)."""
+    """A written script broke a rule (cut off, names an unknown bill, too short) on every attempt
+    the writer made. Not retried again by the task: the writer already spent its bounded attempts."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message, retryable=retryable)
 
 
 @runtime_checkable

@@ -1,0 +1,134 @@
+"""daily_briefs with every real provider: the real SDKs against the loopback stand-ins, S3 on moto,
+the limits as Prefect global concurrency limits on the test harness's API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import uuid
+from decimal import Decimal
+
+import mutagen.mp3
+import pytest
+from prefect.client.orchestration import get_client
+
+from civic_briefs import db, demo, importer, repo
+from civic_briefs.prefect_setup import ensure_concurrency_limits
+from civic_briefs.settings import get_settings
+from flows.daily_briefs import daily_briefs
+from flows.generate_brief import generate_brief
+from tests.conftest import s3_admin_client
+from tests.standins.server import run_standins
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+CDN = "https://cdn.briefs.example"
+
+
+@pytest.fixture(scope="module")
+def standins():
+    with run_standins() as running:
+        yield running
+
+
+@pytest.fixture
+def paid(settings_env, standins, moto_endpoint):
+    standins.reset()
+    bucket = f"briefs-{uuid.uuid4().hex[:10]}"
+    s3_admin_client(moto_endpoint).create_bucket(Bucket=bucket)
+    settings = settings_env(
+        anthropic_api_key=standins.anthropic.api_key, anthropic_base_url=standins.base_url,
+        elevenlabs_api_key=standins.elevenlabs.api_key, elevenlabs_base_url=standins.base_url,
+        brave_api_key=standins.brave.api_key, brave_base_url=standins.base_url, brave_requests_per_second=50,
+        brave_concurrency=5, storage="s3", s3_bucket=bucket, s3_endpoint_url=moto_endpoint,
+        s3_access_key_id="test-key-id", s3_secret_access_key="test-secret", cdn_base_url=CDN,
+        claude_max_attempts=2, elevenlabs_concurrency=2,
+    )
+    with get_client(sync_client=True) as client:
+        ensure_concurrency_limits(client, settings)
+    db.init_db()
+    with db.connection() as conn:
+        importer.import_sample(conn)
+        users = demo.add_demo_users(conn)
+    return settings, users, bucket
+
+
+def _kinds(standins) -> list[str]:
+    return [re.search(r"^Segment: (\w+)", standins.anthropic.user_text(i), re.M)[1]
+            for i in range(standins.anthropic.count)]
+
+
+def test_daily_briefs_with_every_real_provider(paid, standins, moto_endpoint):
+    settings, users, bucket = paid
+    day = dt.date(2026, 4, 7)
+    standins.elevenlabs.fail_next("busy", times=2)  # 429 too_many_concurrent_requests, waited out
+    state = daily_briefs(brief_date=day, return_state=True)
+    assert state.is_completed(), state.message
+
+    with db.connection() as conn:
+        briefs = {u.id: repo.get_brief(conn, u.id, "daily", day) for u in users}
+    assert {b["status"] for b in briefs.values()} == {"published"}
+
+    # One Brave request per distinct interest, not per user.
+    interests = {i for u in users for i in u.interests}
+    assert standins.brave.count == len(interests)
+    assert sorted(r.query["q"] for r in standins.brave.requests) == sorted(set(r.query["q"] for r in standins.brave.requests))
+
+    # Claude: one request per distinct shared segment, plus an opening and a close per user.
+    story_keys = {k for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("story:")}
+    news_keys = {k for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("news:")}
+    story_uses = sum(1 for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("story:"))
+    assert len(story_keys) < story_uses  # users share bills
+    kinds = _kinds(standins)
+    assert kinds.count("story") == len(story_keys)
+    assert kinds.count("news") == len(news_keys) and news_keys
+    assert kinds.count("opening") == kinds.count("close") == len(users)
+    assert {tuple(k.split(":")[1:3]) for k in story_keys} == {
+        (b["bill_id"], b["section"]) for brief in briefs.values() for b in brief["bills"]}
+
+    # ElevenLabs: one request per part of each distinct segment (each fits one part), plus the two 429s.
+    distinct_segments = {k for b in briefs.values() for k in b["costs"]["segments"]}
+    assert standins.elevenlabs.count == len(distinct_segments) + 2
+
+    s3 = s3_admin_client(moto_endpoint)
+    for user in users:
+        brief = briefs[user.id]
+        key = f"briefs/{user.id}/daily/{day}.mp3"
+        assert brief["audio_url"] == f"{CDN}/{key}"
+        obj = s3.get_object(Bucket=bucket, Key=key)
+        body = obj["Body"].read()
+        assert obj["ContentType"] == "audio/mpeg"
+        assert mutagen.mp3.MP3(io.BytesIO(body)).info.length == pytest.approx(brief["duration_seconds"], abs=0.05)
+        costs = brief["costs"]
+        assert costs["script"]["input_tokens"] > 0 and costs["script"]["output_tokens"] > 0
+        assert costs["speech"]["characters"] > 0
+        assert Decimal(costs["total_dollars"]) == Decimal(costs["personal_dollars"]) + Decimal(costs["shared_dollars"])
+        assert Decimal(costs["personal_dollars"]) > 0 and Decimal(costs["shared_dollars"]) > 0
+        assert brief["news"] and all(set(n) >= {"title", "url", "interest"} for n in brief["news"])
+        assert "<strong>" not in brief["digest"]
+        assert brief["transcript"].count(f"{user.first_name}") >= 1
+
+    # The shared segments' cost is split: the day's shared dollars add up to what they cost once.
+    once = sum(Decimal(seg["script_dollars"]) + Decimal(seg["speech_dollars"])
+               for k in distinct_segments if not k.startswith(("opening:", "close:"))
+               for seg in [next(b["costs"]["segments"][k] for b in briefs.values() if k in b["costs"]["segments"])])
+    shared_total = sum(Decimal(b["costs"]["shared_dollars"]) for b in briefs.values())
+    assert shared_total == pytest.approx(once, abs=Decimal("0.0001"))
+    assert settings.anthropic_api_key.get_secret_value() not in str(briefs)
+
+
+def test_a_script_naming_an_unknown_bill_fails_the_brief_with_the_reason(paid, standins):
+    day = dt.date(2026, 4, 8)
+    standins.anthropic.fail_next("unknown_bill", times=200)
+    state = generate_brief(user_id="james", brief_date=day, return_state=True)
+    assert state.is_failed()
+    with db.connection() as conn:
+        row = repo.get_brief(conn, "james", "daily", day)
+    assert row["status"] == "failed" and "not in its data" in row["error"] and row["audio_url"] is None
+    # Each segment's writer made exactly claude_max_attempts tries; the task did not retry on top.
+    per_segment: dict[str, int] = {}
+    for i in range(standins.anthropic.count):
+        text = standins.anthropic.user_text(i)
+        per_segment[text.split("<", 1)[1][:200]] = per_segment.get(text.split("<", 1)[1][:200], 0) + 1
+    assert set(per_segment.values()) == {get_settings().claude_max_attempts}
+    assert standins.elevenlabs.count == 0  # nothing was rendered, nothing published
