@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from civic_briefs import db, demo, repo
+from civic_briefs import db, demo, prefect_setup, repo
 from civic_briefs.models import bill_label
 from civic_briefs.settings import get_settings
 
@@ -140,6 +140,9 @@ def demo_command() -> None:
     console.print(f"daily-briefs ended {state.type.value} in {time.monotonic() - started:.0f} s: {state.message or ''}")
     if not state.is_completed():
         raise typer.Exit(1)
+
+
+app.command("setup-prefect")(prefect_setup.setup_prefect_command)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,17 @@ class Settings(BaseSettings):
 
     # Prefect orchestration
     max_concurrent_briefs: int = 4
+    # "in-process": daily_briefs runs each user's brief as a child flow inside its own process (the
+    # embedded default); "deployment": each brief is a run of the generate-brief deployment, picked
+    # up by any worker of the work pool (needs a Prefect server and workers: make serve).
+    fan_out: Literal["in-process", "deployment"] = "in-process"
+    # The process work pool that the deployments in prefect.yaml use.
+    work_pool: str = "briefs"
+    # Global concurrency limits (created by `civic-briefs setup-prefect`): requests in flight to
+    # Claude and ElevenLabs across all workers; Brave is a rate limit of brave_requests_per_second
+    # with bursts of at most brave_concurrency requests.
     anthropic_concurrency: int = 4
+    brave_concurrency: int = 1
 
     def provider_is_real(self, choice: ProviderChoice, key: SecretStr | None) -> bool:
         """Resolve a provider choice: ``auto`` is real exactly when its API key is set."""

@@ -34,7 +34,7 @@ def _brief_run_name() -> str:
     return f"brief-{p['user_id']}-{p.get('brief_date') or _today()}"
 
 
-@flow(name="generate-brief", flow_run_name=_brief_run_name, task_runner=ThreadPoolTaskRunner(max_workers=4),
+@flow(name="generate-brief", flow_run_name=_brief_run_name, task_runner=ThreadPoolTaskRunner(max_workers=get_settings().max_parallel_renders),
       validate_parameters=True)
 def generate_brief(
     user_id: str = Field(description="The id of the user in the users table."),

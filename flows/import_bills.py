@@ -1,0 +1,52 @@
+"""The ``import_bills`` flow: load GPO BILLSTATUS XML files into the database (a deployment for operators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.states import Completed, Failed
+from pydantic import Field
+
+from civic_briefs import db, importer
+
+DEFAULT_PATHS = [".data/billstatus"]
+
+
+def _failure(item: Any) -> tuple[str, str]:
+    """``(name, error)`` from an ImportReport failure (a record with name/error, or a pair)."""
+    if hasattr(item, "name") and hasattr(item, "error"):
+        return str(item.name), str(item.error)
+    name, error = item
+    return str(name), str(error)
+
+
+@flow(name="import-bills", flow_run_name="import-bills", validate_parameters=True)
+def import_bills(
+    paths: list[str] = Field(
+        default=DEFAULT_PATHS,
+        description="BILLSTATUS XML files or folders of them (searched recursively for *.xml), on the "
+                    "worker's machine; relative paths are from the project folder.",
+    ),
+):
+    """Import BILLSTATUS files; one bad file does not stop the others. The run ends Failed if any
+    file failed, with a table artifact listing the failed files and why."""
+    log = get_run_logger()
+    db.init_db()
+    with db.connection() as conn:
+        report = importer.import_paths(conn, paths)
+    failed = [_failure(f) for f in report.failed]
+    summary = f"Imported {len(report.imported)} bills; {len(failed)} files failed"
+    log.info("%s (from %s)", summary, ", ".join(paths))
+    if failed:
+        for name, error in failed:
+            log.warning("Failed %s: %s", name, error)
+        create_table_artifact(
+            key="import-bills-failures",
+            table=[{"file": name, "error": error} for name, error in failed],
+            description=summary,
+        )
+        return Failed(message=f"{summary}: {', '.join(name for name, _ in failed)}",
+                      data={"imported": report.imported, "failed": [list(f) for f in failed]})
+    return Completed(message=summary, data={"imported": report.imported, "failed": []})
