@@ -15,7 +15,6 @@ from rich.table import Table
 
 from civic_briefs import db, demo, prefect_setup, repo
 from civic_briefs.models import bill_label
-from civic_briefs.settings import get_settings
 
 app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True)
 # Wide enough for the briefs table even when output is piped (rich falls back to 80 columns).

@@ -79,7 +79,7 @@ def ensure_work_pool(client: Any, name: str) -> str:
     except ObjectNotFound:
         client.create_work_pool(WorkPoolCreate(
             name=name, type=WORK_POOL_TYPE, base_job_template=ProcessWorker.get_default_base_job_template(),
-            description="Civic Briefs: flow runs as local processes (see deployments/README-run-it-for-real.md)"))
+            description="Civic Briefs: flow runs as local processes (see the README: Run it for real)"))
         return "created"
     if pool.type != WORK_POOL_TYPE:
         raise ValueError(f"work pool {name!r} exists with type {pool.type!r}, not {WORK_POOL_TYPE!r}")

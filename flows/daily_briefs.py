@@ -4,61 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import time
-from collections.abc import Callable
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from civic_briefs import briefing, db, repo
+from civic_briefs.providers import registry
 from civic_briefs.settings import get_settings
-from flows.generate_brief import _today, generate_brief
-
-# The embedded (temporary, SQLite) API answered HTTP 503 at 32 concurrent child flow runs on a
-# 2-core machine; 8 ran cleanly. Without a real server we never go above this.
-EMBEDDED_API_MAX_CONCURRENCY = 8
-
-# fan_out="deployment": each brief is a run of this deployment (see prefect.yaml).
-GENERATE_BRIEF_DEPLOYMENT = "generate-brief/generate-brief"
-CHILD_POLL_SECONDS = 3.0
-# A parent waiting for children that no worker picks up (every worker slot busy, e.g. the parent's
-# own, with a worker started with --limit 1) gives up waiting after this long with none running and
-# none changing state: it cancels them and makes those briefs itself, in process.
-CHILD_STALL_SECONDS = 600.0
-
-
-@task(name="brief-for-user", task_run_name="brief-for-{user_id}", cache_policy=NO_CACHE)
-def brief_for_user(user_id: str, brief_date: dt.date, brief_type: str) -> dict[str, Any]:
-    """Run the child flow; report its outcome as a row instead of raising, so others go on."""
-    state = generate_brief(user_id=user_id, brief_date=brief_date, brief_type=brief_type, return_state=True)
-    row: dict[str, Any] = {"user": user_id, "status": "failed", "headline": "", "duration_s": None, "error": ""}
-    if state.is_completed():
-        brief = state.result()
-        row.update(status=brief.status, headline=brief.headline or "", error=brief.error or "",
-                   duration_s=round(brief.duration_seconds, 1) if brief.duration_seconds else None)
-    else:
-        try:
-            state.result()
-        except Exception as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-        else:
-            row["error"] = state.message or state.type.value
-    return row
-
-
-def _effective_concurrency(requested: int, log: logging.LoggerAdapter) -> int:
-    if not get_current_settings().api.url and requested > EMBEDDED_API_MAX_CONCURRENCY:
-        log.warning("max_concurrent_briefs=%d is more than the embedded API holds; using %d. "
-                    "Run a Prefect server (make serve) for more.", requested, EMBEDDED_API_MAX_CONCURRENCY)
-        return EMBEDDED_API_MAX_CONCURRENCY
-    return max(1, requested)
+from flows import children
+from flows.generate_brief import _today
 
 
 def _daily_run_name() -> str:
@@ -86,6 +43,8 @@ def daily_briefs(
     day = brief_date or _today()
     users = db.run_with_reconnect(repo.list_users_with_interests)
     log.info("Making %s briefs for %d users on %s (fan-out: %s)", brief_type, len(users), day, fan_out)
+    # Fails here, before any brief, when settings ask for a provider that cannot work.
+    log.info("Providers: %s", registry.chosen_names().describe())
     progress_id = create_progress_artifact(progress=0.0, key=f"daily-briefs-progress-{day.isoformat()}",
                                            description=f"Briefs done for {day}")
     done = 0
@@ -97,9 +56,9 @@ def daily_briefs(
 
     user_ids = [u.id for u in users]
     if fan_out == "deployment":
-        rows = _briefs_in_deployments(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
+        rows = children.via_deployment(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
     else:
-        rows = _briefs_in_process(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
+        rows = children.in_process(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
     update_progress_artifact(progress_id, progress=100.0)
     _settle_costs(day, brief_type)
     create_table_artifact(key=f"daily-briefs-{day.isoformat()}", table=rows,
@@ -110,160 +69,6 @@ def daily_briefs(
     if failed:
         return Failed(message=f"{summary}; failed: {', '.join(r['user'] for r in failed)}", data=rows)
     return Completed(message=summary, data=rows)
-
-
-def _briefs_in_process(user_ids: list[str], day: dt.date, brief_type: str, max_concurrent_briefs: int,
-                       on_row: Callable[[dict[str, Any]], None], log: logging.LoggerAdapter) -> list[dict[str, Any]]:
-    """Each brief as a child flow run in this process, ``max_concurrent_briefs`` at once."""
-    rows: list[dict[str, Any]] = []
-    if not user_ids:
-        return rows
-    with ThreadPoolTaskRunner(max_workers=_effective_concurrency(max_concurrent_briefs, log)) as runner:
-        futures = [runner.submit(brief_for_user, {"user_id": uid, "brief_date": day, "brief_type": brief_type}) for uid in user_ids]
-        for future in futures:
-            rows.append(future.result())
-            on_row(rows[-1])
-    return rows
-
-
-def _deployment_fan_out_blocker(client: Any) -> str | None:
-    """Why children started from the generate-brief deployment could never run, or None.
-
-    Seen up front: no server (the embedded API has no workers), no such deployment, no worker online
-    in its pool, or a pool limit that leaves no slot besides this run's own. A worker started with
-    ``--limit 1`` that runs this parent is not visible here: the stall check in the wait covers it.
-    """
-    from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
-    from prefect.context import FlowRunContext
-    from prefect.exceptions import ObjectNotFound
-
-    if not get_current_settings().api.url:
-        return "there is no Prefect server (PREFECT_API_URL is not set), so no worker can run them"
-    try:
-        deployment = client.read_deployment_by_name(GENERATE_BRIEF_DEPLOYMENT)
-    except ObjectNotFound:
-        return f"deployment {GENERATE_BRIEF_DEPLOYMENT} does not exist (prefect --no-prompt deploy --all)"
-    pool_name = deployment.work_pool_name
-    if not pool_name:
-        return f"deployment {GENERATE_BRIEF_DEPLOYMENT} has no work pool"
-    pool = client.read_work_pool(pool_name)
-    context = FlowRunContext.get()
-    same_pool = bool(context and context.flow_run and context.flow_run.work_pool_name == pool_name)
-    needed = 2 if same_pool else 1
-    if pool.concurrency_limit is not None and pool.concurrency_limit < needed:
-        return (f"work pool {pool_name!r} has a concurrency limit of {pool.concurrency_limit}"
-                + (", taken by this run itself" if same_pool else ""))
-    online = client.read_workers_for_work_pool(
-        pool_name, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"])))
-    if not online:
-        return f"no worker is online in work pool {pool_name!r}"
-    return None
-
-
-def _briefs_in_deployments(user_ids: list[str], day: dt.date, brief_type: str, max_concurrent_briefs: int,
-                           on_row: Callable[[dict[str, Any]], None], log: logging.LoggerAdapter) -> list[dict[str, Any]]:
-    """Each brief as a run of the generate-brief deployment (linked to this run as a subflow); wait
-    for all of them. Briefs that cannot be handed to a worker are made in process instead."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.responses import SetStateStatus
-    from prefect.deployments import run_deployment
-    from prefect.states import Cancelled
-
-    rows_by_user: dict[str, dict[str, Any]] = {}
-    with get_client(sync_client=True) as client:
-        blocker = _deployment_fan_out_blocker(client)
-        if blocker:
-            log.warning("fan_out=deployment, but %s: making the briefs in this process instead", blocker)
-            return _briefs_in_process(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
-
-        waiting: dict[Any, str] = {}  # child flow run id -> user id
-        for uid in user_ids:
-            try:
-                child = run_deployment(GENERATE_BRIEF_DEPLOYMENT, timeout=0, parameters={
-                    "user_id": uid, "brief_date": day.isoformat(), "brief_type": brief_type})
-            except Exception as exc:  # noqa: BLE001 - one user's failure must not stop the others
-                rows_by_user[uid] = _row(uid, error=f"could not start: {type(exc).__name__}: {exc}")
-                on_row(rows_by_user[uid])
-                continue
-            waiting[child.id] = uid
-        log.info("Started %d generate-brief runs; waiting for them", len(waiting))
-
-        seen: dict[Any, str] = {}
-        last_change = time.monotonic()
-        stranded: list[str] = []
-        while waiting:
-            time.sleep(CHILD_POLL_SECONDS)
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(waiting))))
-            for run in runs:
-                state_name = run.state.name if run.state else "unknown"
-                if seen.get(run.id) != state_name:
-                    seen[run.id] = state_name
-                    last_change = time.monotonic()
-                if run.state and run.state.is_final():
-                    uid = waiting.pop(run.id)
-                    rows_by_user[uid] = _row_from_child(uid, day, brief_type, run)
-                    on_row(rows_by_user[uid])
-                    log.info("%s: %s (%s)", run.name, run.state.name, rows_by_user[uid]["status"])
-            started = [r for r in runs if r.id in waiting and r.state and not r.state.is_scheduled()]
-            if waiting and not started and time.monotonic() - last_change > CHILD_STALL_SECONDS:
-                log.warning("No worker has started any of the %d waiting generate-brief runs for %.0f s (is every "
-                            "worker slot busy, e.g. with this run? Start workers with --limit 2 or more): "
-                            "cancelling them and making those briefs in this process", len(waiting), CHILD_STALL_SECONDS)
-                for run_id, uid in list(waiting.items()):
-                    result = client.set_flow_run_state(run_id, Cancelled(
-                        message="No worker picked this run up; daily-briefs made the brief in process"))
-                    if result.status == SetStateStatus.ACCEPT:
-                        stranded.append(waiting.pop(run_id))
-                last_change = time.monotonic()
-                if stranded:
-                    break
-
-    if stranded:
-        for row in _briefs_in_process(stranded, day, brief_type, max_concurrent_briefs, on_row, log):
-            rows_by_user[row["user"]] = {**row, "flow_run": "in process (no worker slot)"}
-        if waiting:  # runs a worker took just before they could be cancelled
-            rows_by_user.update(_briefs_in_deployments_wait(waiting, day, brief_type, on_row))
-    return [rows_by_user[uid] for uid in user_ids]
-
-
-def _briefs_in_deployments_wait(waiting: dict[Any, str], day: dt.date, brief_type: str,
-                                on_row: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
-    """Wait for the given child runs to end (no stall check); their rows by user."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    rows: dict[str, dict[str, Any]] = {}
-    with get_client(sync_client=True) as client:
-        while waiting:
-            time.sleep(CHILD_POLL_SECONDS)
-            for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(waiting)))):
-                if run.state and run.state.is_final():
-                    uid = waiting.pop(run.id)
-                    rows[uid] = _row_from_child(uid, day, brief_type, run)
-                    on_row(rows[uid])
-    return rows
-
-
-def _row(user_id: str, status: str = "failed", headline: str = "", duration_s: float | None = None,
-         error: str = "", flow_run: str = "") -> dict[str, Any]:
-    return {"user": user_id, "status": status, "headline": headline, "duration_s": duration_s, "error": error,
-            "flow_run": flow_run}
-
-
-def _row_from_child(user_id: str, day: dt.date, brief_type: str, run: Any) -> dict[str, Any]:
-    """A finished child run's row, from the brief it saved (the results of a run on another worker
-    may be in storage this process cannot read; the database is shared)."""
-    brief = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
-    if run.state.is_completed() and brief and brief["status"] in ("published", "skipped"):
-        duration = brief["duration_seconds"]
-        return _row(user_id, brief["status"], brief["headline"] or "", round(duration, 1) if duration else None,
-                    brief["error"] or "", run.name)
-    error = (brief["error"] if brief and brief["status"] == "failed" and brief["error"] else "") \
-        or run.state.message or f"generate-brief ended {run.state.name}"
-    if run.state.is_completed():
-        error = f"generate-brief completed but saved no brief ({error})"
-    return _row(user_id, "failed", error=f"{run.state.name}: {error}", flow_run=run.name)
 
 
 def _settle_costs(day: dt.date, brief_type: str) -> None:

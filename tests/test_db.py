@@ -66,3 +66,31 @@ def test_save_brief_is_all_or_nothing(conn):
     with pytest.raises(Exception):
         repo.save_brief(conn, row, [("117-hr-999", "top_story")])
     assert conn.execute("SELECT count(*) FROM briefs").fetchall() == [(0,)]
+
+
+def test_transient_remote_errors_reconnect_and_retry(tmp_path):
+    settings = Settings(database_url=str(tmp_path / "x.db"))
+    db.init_db(settings)
+    connections = []
+
+    def work(conn):
+        connections.append(conn)
+        if len(connections) == 1:
+            raise RuntimeError("Hrana: `stream error: STREAM_EXPIRED`")
+        return conn.execute("SELECT count(*) FROM users").fetchall()
+
+    assert db.run_with_reconnect(work, settings) == [(0,)]
+    assert len(connections) == 2 and connections[0] is not connections[1]
+
+
+def test_other_errors_are_not_retried(tmp_path):
+    settings = Settings(database_url=str(tmp_path / "x.db"))
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        raise ValueError("no such table: nowhere")
+
+    with pytest.raises(ValueError, match="nowhere"):
+        db.run_with_reconnect(work, settings)
+    assert calls == [1]

@@ -10,9 +10,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from civic_briefs.providers.base import AudioStorage, PermanentProviderError
 from civic_briefs.providers.storage import LocalStorage, S3Storage, safe_key
