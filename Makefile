@@ -10,9 +10,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: install demo test serve stop clean
 
+# uv, pinned, into a folder of its own: needs neither venv nor a writable system Python.
 $(UV):
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
 $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet

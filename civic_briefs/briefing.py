@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from civic_briefs.interests import INTEREST_NAMES
-from civic_briefs.models import BillSelection, NewsItem, RenderedSegment, Script, Segment, Usage
+from civic_briefs.models import BillSelection, RenderedSegment, Script, Segment, Usage
 
 
 def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment], close: Segment,
@@ -103,19 +103,3 @@ def settle_shared_costs(costs_by_brief: dict[str, dict[str, Any]]) -> dict[str, 
                              "total_dollars": str(Decimal(costs.get("personal_dollars", "0")) + share),
                              "shared_segment_users": {k: users_of[k] for k in costs.get("segments", {}) if k in users_of}}
     return settled
-
-
-def news_for_brief(news_by_interest: dict[str, list[NewsItem]], limit: int) -> dict[str, list[NewsItem]]:
-    """Drop news items repeated across interests (same URL) and keep at most ``limit`` in all."""
-    seen: set[str] = set()
-    kept: dict[str, list[NewsItem]] = {}
-    total = 0
-    for interest, items in news_by_interest.items():
-        for item in items:
-            url = item.url.strip().rstrip("/").lower()
-            if url in seen or total >= limit:
-                continue
-            seen.add(url)
-            kept.setdefault(interest, []).append(item)
-            total += 1
-    return kept

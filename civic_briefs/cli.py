@@ -58,6 +58,19 @@ def add_demo_users() -> None:
     console.print(f"Demo users: {', '.join(u.id for u in users)}")
 
 
+def _limits_for_embedded_api() -> None:
+    """On the embedded API (no server, so no `make serve` to set it up) create the global
+    concurrency limits that the chosen real providers need. A server's limits are its operators'."""
+    from prefect.settings import get_current_settings
+
+    from civic_briefs.providers import registry
+    from tasks.limits import limits_needed
+
+    if not get_current_settings().api.url and limits_needed(registry.chosen_names()):
+        for what, outcome in prefect_setup.setup_prefect(work_pool=False).items():
+            console.print(f"Embedded Prefect API: {what}: {outcome}")
+
+
 @app.command("run-daily")
 def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today (UTC).")] = None,
               max_concurrent_briefs: Annotated[Optional[int], typer.Option()] = None) -> None:
@@ -69,6 +82,7 @@ def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD
         params["brief_date"] = dt.date.fromisoformat(brief_date)
     if max_concurrent_briefs:
         params["max_concurrent_briefs"] = max_concurrent_briefs
+    _limits_for_embedded_api()
     state = daily_briefs(**params, return_state=True)
     console.print(f"daily-briefs ended {state.type.value}: {state.message or ''}")
     if not state.is_completed():
@@ -79,6 +93,7 @@ def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD
 def briefs(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default all dates.")] = None) -> None:
     """Print a table of the briefs in the database."""
     day = dt.date.fromisoformat(brief_date) if brief_date else None
+    db.init_db()
     with db.connection() as conn:
         rows = repo.list_briefs(conn, day)
     console.print(briefs_table(rows))
@@ -128,6 +143,7 @@ def demo_command() -> None:
     from flows.daily_briefs import daily_briefs
 
     day = dt.datetime.now(dt.UTC).date()
+    _limits_for_embedded_api()
     flow_started = dt.datetime.now(dt.UTC)
     state = daily_briefs(brief_date=day, return_state=True)
     with db.connection() as conn:

@@ -115,12 +115,14 @@ def brief_id(user_id: str, brief_type: BriefType, brief_date: dt.date) -> str:
     return f"{user_id}:{brief_type}:{brief_date.isoformat()}"
 
 
-def recently_featured_bill_ids(conn: Any, user_id: str, since: dt.date, exclude_brief_id: str | None = None) -> set[str]:
-    """Bills in this user's published briefs dated on or after ``since`` (other than ``exclude_brief_id``)."""
+def recently_featured_bill_ids(conn: Any, user_id: str, since: dt.date, until: dt.date,
+                               exclude_brief_id: str | None = None) -> set[str]:
+    """Bills in this user's published briefs dated from ``since`` to ``until`` (inclusive), other
+    than ``exclude_brief_id``: a brief made for a past date ignores briefs dated after it."""
     rows = conn.execute(
         "SELECT bb.bill_id FROM brief_bills bb JOIN briefs b ON b.id = bb.brief_id "
-        "WHERE b.user_id = ? AND b.brief_date >= ? AND b.status = 'published' AND b.id != ?",
-        (user_id, since.isoformat(), exclude_brief_id or ""),
+        "WHERE b.user_id = ? AND b.brief_date >= ? AND b.brief_date <= ? AND b.status = 'published' AND b.id != ?",
+        (user_id, since.isoformat(), until.isoformat(), exclude_brief_id or ""),
     ).fetchall()
     return {r[0] for r in rows}
 

@@ -79,7 +79,7 @@ def select_bills(
             log.warning("Interest %r matches no bill in the database (policy areas %s)",
                         interest, ", ".join(INTEREST_POLICY_AREAS[interest]))
     since = brief_date - dt.timedelta(days=dedup_days)
-    recent = repo.recently_featured_bill_ids(conn, user_id, since, exclude_brief_id=repo.brief_id(user_id, brief_type, brief_date))
+    recent = repo.recently_featured_bill_ids(conn, user_id, since, brief_date, exclude_brief_id=repo.brief_id(user_id, brief_type, brief_date))
     candidates: dict[str, list[Bill]] = {interest: [] for interest in dict.fromkeys(interests)}
     for bill in bills:
         if bill.id in recent:

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     s3_prefix: str = "briefs"
     s3_addressing_style: Literal["path", "virtual"] = "path"
     s3_public_read: bool = True
-    s3_cache_control: str = "public, max-age=31536000, immutable"
+    # A day: long enough for a CDN, short enough that a brief made again (force) is heard the next day
+    # (the key is the same for the same user and date).
+    s3_cache_control: str = "public, max-age=86400"
     cdn_base_url: str | None = None
 
     # Providers: "auto" uses the real service when its API key is set, the offline one otherwise.

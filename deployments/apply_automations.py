@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -56,7 +57,8 @@ def resolve_blocks(client: Any, automation: dict[str, Any], webhook_url: str | N
         block_id = None if webhook_url else find_block_id(client, name)
         if block_id is None and webhook_url:
             block_id = save_webhook_block(name, webhook_url)
-            print(f"  notification block {name!r}: Custom Webhook to {webhook_url}")
+            # The URL's path and query often hold a token (Slack, Teams): show only the host.
+            print(f"  notification block {name!r}: Custom Webhook to {urlsplit(webhook_url).hostname}")
         if block_id is None:
             return (f"no notification block named {name!r}: create one in the UI (Blocks) or pass "
                     f"--webhook-url / set BRIEFS_ALERT_WEBHOOK_URL, then run this again")

@@ -14,6 +14,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -37,19 +38,15 @@ CHILD_STALL_SECONDS = 600.0
 def brief_for_user(user_id: str, brief_date: dt.date, brief_type: str) -> dict[str, Any]:
     """Run the child flow; report its outcome as a row instead of raising, so others go on."""
     state = generate_brief(user_id=user_id, brief_date=brief_date, brief_type=brief_type, return_state=True)
-    row: dict[str, Any] = {"user": user_id, "status": "failed", "headline": "", "duration_s": None, "error": ""}
     if state.is_completed():
         brief = state.result()
-        row.update(status=brief.status, headline=brief.headline or "", error=brief.error or "",
-                   duration_s=round(brief.duration_seconds, 1) if brief.duration_seconds else None)
-    else:
-        try:
-            state.result()
-        except Exception as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-        else:
-            row["error"] = state.message or state.type.value
-    return row
+        return _row(user_id, brief.status, brief.headline or "",
+                    round(brief.duration_seconds, 1) if brief.duration_seconds else None, brief.error or "", "in process")
+    try:
+        state.result()
+    except Exception as exc:
+        return _row(user_id, error=f"{type(exc).__name__}: {exc}", flow_run="in process")
+    return _row(user_id, error=state.message or state.type.value, flow_run="in process")
 
 
 def _effective_concurrency(requested: int, log: logging.LoggerAdapter) -> int:
@@ -63,15 +60,21 @@ def _effective_concurrency(requested: int, log: logging.LoggerAdapter) -> int:
 def in_process(user_ids: list[str], day: dt.date, brief_type: str, max_concurrent_briefs: int,
                on_row: Callable[[dict[str, Any]], None], log: logging.LoggerAdapter) -> list[dict[str, Any]]:
     """Each brief as a child flow run in this process, ``max_concurrent_briefs`` at once."""
-    rows: list[dict[str, Any]] = []
     if not user_ids:
-        return rows
+        return []
     with ThreadPoolTaskRunner(max_workers=_effective_concurrency(max_concurrent_briefs, log)) as runner:
-        futures = [runner.submit(brief_for_user, {"user_id": uid, "brief_date": day, "brief_type": brief_type}) for uid in user_ids]
-        for future in futures:
-            rows.append(future.result())
-            on_row(rows[-1])
-    return rows
+        futures = {runner.submit(brief_for_user, {"user_id": uid, "brief_date": day, "brief_type": brief_type}): uid
+                   for uid in user_ids}
+        rows_by_user: dict[str, dict[str, Any]] = {}
+        for future in as_completed(futures):
+            uid = futures[future]
+            # brief_for_user reports failures as rows; a crash of the task itself becomes one too.
+            try:
+                rows_by_user[uid] = future.result()
+            except Exception as exc:
+                rows_by_user[uid] = _row(uid, error=f"brief-for-user failed: {type(exc).__name__}: {exc}")
+            on_row(rows_by_user[uid])
+    return [rows_by_user[uid] for uid in user_ids]
 
 
 def _deployment_fan_out_blocker(client: Any) -> str | None:

@@ -10,13 +10,14 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from civic_briefs import briefing, db, repo
+from civic_briefs import briefing, db, news, repo
 from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.providers import registry
 from civic_briefs.settings import get_settings
 from tasks.artifacts import create_brief_artifacts
 from tasks.audio import join_audio, render_segment
+from tasks.limits import require_limits
 from tasks.news import fetch_news
 from tasks.publish import publish_brief, record_outcome
 from tasks.script import write_close, write_news, write_opening, write_story
@@ -63,11 +64,20 @@ def generate_brief(
         interests = validate_interests(interests)
         providers = registry.chosen_names(settings)
         log.info("Providers: %s", providers.describe())
-        return _make_brief(user, interests, day, brief_type, providers)
+        require_limits(providers)
+        # An ad-hoc run's interests are this brief's interests, in the opening too.
+        return _make_brief(user.model_copy(update={"interests": interests}), interests, day, brief_type, providers)
     except Exception as exc:
-        # The row tells operators and the app why there is no brief; the run still fails.
-        record_outcome(user_id, brief_type, day, interests, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+        if existing and existing["status"] == "published":
+            log.error("Remaking brief %s failed; the published one stays as it was", existing["id"])
+            raise
+        # The row tells operators and the app why there is no brief; the run still fails with the
+        # original error even if saving that row fails too.
+        try:
+            record_outcome(user_id, brief_type, day, interests, "failed", f"{type(exc).__name__}: {exc}")
+        except Exception as save_error:
+            log.error("Could not record the failure of %s: %s", user_id, save_error)
+        raise exc
 
 
 def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
@@ -77,8 +87,8 @@ def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
 
     selection = select_bills(user.id, interests, day, brief_type)
     news_futures = {i: fetch_news.submit(i, day, providers.news) for i in interests}
-    news_by_interest = briefing.news_for_brief({i: f.result() for i, f in news_futures.items()}, settings.news_per_brief)
-    all_news = [item for items in news_by_interest.values() for item in items]
+    news_by_interest = news.news_for_brief({i: f.result() for i, f in news_futures.items()}, settings.news_per_brief)
+    all_news = news.unique_items(news_by_interest)
     log.info("Selected %d bills (%d top stories) and %d news items in %.1f s",
              len(selection.items), len(selection.top_stories), len(all_news), time.monotonic() - started)
     if not selection.items and not all_news:
@@ -99,7 +109,9 @@ def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
 
     step = time.monotonic()
     rendered_futures = [render_segment.submit(segment, providers.speech) for segment in script.segments]
-    rendered = [f.result() for f in rendered_futures]
+    # A cached render may come from another segment with the same words: label it as this one's.
+    rendered = [f.result().model_copy(update={"key": segment.key})
+                for f, segment in zip(rendered_futures, script.segments)]
     tags = {"title": script.title, "artist": "Civic Briefs", "album": f"Civic Briefs {brief_type}",
             "date": day.isoformat(), "comment": script.headline}
     audio = join_audio(rendered, tags)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from civic_briefs import audio, rendering
@@ -30,11 +29,8 @@ def render_segment(segment: Segment, speech_name: str) -> RenderedSegment:
     return rendering.render_segment(renderer, segment, slot=slot_for(renderer.name))
 
 
-def _join_key(context: TaskRunContext, p: dict[str, Any]) -> str:
-    return "join-" + content_hash([r.key for r in p["rendered"]], [hashlib.sha256(r.mp3).hexdigest() for r in p["rendered"]], p["tags"])
-
-
-@task(name="join-audio", cache_key_fn=_join_key, cache_expiration=dt.timedelta(days=2), **RETRY_OPTIONS)
+# Joining is cheap and its result is a whole brief's MP3: not worth keeping in result storage.
+@task(name="join-audio", cache_policy=NO_CACHE, persist_result=False, **RETRY_OPTIONS)
 def join_audio(rendered: list[RenderedSegment], tags: dict[str, str]) -> BriefAudio:
     """The brief's MP3: segments joined at frame level, ID3-tagged, duration measured from the file."""
     mp3 = audio.tag_mp3(audio.join_mp3([r.mp3 for r in rendered]), **tags)

@@ -11,7 +11,38 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.exceptions import ObjectNotFound
+
+from civic_briefs.providers.registry import ConfigurationError, ProviderNames
+
+_LIMIT_PREFIXES = {"claude": "anthropic", "elevenlabs": "elevenlabs", "brave": "brave"}
+
+
+def limits_needed(providers: ProviderNames) -> list[str]:
+    """Names of the global concurrency limits the chosen providers take (none for offline ones)."""
+    names = [providers.script, providers.speech, providers.news]
+    return [limit for prefix, limit in _LIMIT_PREFIXES.items() if any(n.startswith(prefix) for n in names)]
+
+
+def require_limits(providers: ProviderNames) -> None:
+    """Raise ConfigurationError naming every limit the providers need that the Prefect API lacks.
+
+    Checked once at the start of a brief, so a missing limit fails the run at once with the fix,
+    instead of each paid request failing (and retrying) later.
+    """
+    missing = []
+    with get_client(sync_client=True) as client:
+        for name in limits_needed(providers):
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                missing.append(name)
+    if missing:
+        raise ConfigurationError(
+            f"Global concurrency limit(s) {', '.join(missing)} missing on the Prefect API: "
+            "run `civic-briefs setup-prefect` (make serve does) before using the real providers")
 
 
 def slot_for(provider_name: str) -> Callable[[], AbstractContextManager[object]]:

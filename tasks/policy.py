@@ -25,7 +25,9 @@ RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)
 RETRY_JITTER = 0.5
 
-PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError)
+# Bad input and bad data (an unknown interest, an unsafe user id, a file that is not MP3) fail the
+# same way on every try.
+PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError, ValueError)
 
 
 def is_retryable(exc: BaseException | None) -> bool:
@@ -73,14 +75,33 @@ def content_hash(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+# A shared step that holds its lock longer than this is taken to have died with its process (a
+# killed worker, an out-of-memory kill): the lock expires and another run may do the work.
+SHARED_LOCK_HOLD_SECONDS = 15 * 60
+
+
+class ExpiringFileLockManager(FileSystemLockManager):
+    """File locks that expire after ``SHARED_LOCK_HOLD_SECONDS`` unless a hold time is given,
+    so a crashed run never leaves later runs waiting forever on its lock file."""
+
+    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                     hold_timeout: float | None = None) -> bool:
+        return super().acquire_lock(key, holder, acquire_timeout, hold_timeout or SHARED_LOCK_HOLD_SECONDS)
+
+    async def aacquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                            hold_timeout: float | None = None) -> bool:
+        return await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout or SHARED_LOCK_HOLD_SECONDS)
+
+
 def shared_cache(key_fn: Callable[[Any, dict[str, Any]], str]) -> CachePolicy:
     """A cache policy for work shared across users (news, stories, audio): keyed by ``key_fn`` and
     SERIALIZABLE, so when two briefs need the same segment at once, one does the work and the other
     waits for its result instead of paying the provider twice.
 
     The locks are files beside the task results: they hold across the processes of one machine
-    (and across machines when the results folder is shared storage).
+    (and across machines when the results folder is shared storage) and expire after
+    ``SHARED_LOCK_HOLD_SECONDS``.
     """
     locks = Path(get_current_settings().results.local_storage_path).expanduser() / "locks"
     return CacheKeyFnPolicy(cache_key_fn=key_fn).configure(
-        isolation_level="SERIALIZABLE", lock_manager=FileSystemLockManager(lock_files_directory=locks))
+        isolation_level="SERIALIZABLE", lock_manager=ExpiringFileLockManager(lock_files_directory=locks))

@@ -26,6 +26,13 @@ from civic_briefs.settings import Settings, get_settings  # noqa: E402
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def pytest_configure(config):
+    if not (SHARED_DATA / "billstatus-expected.json").is_file():
+        raise pytest.UsageError(
+            f"The real BILLSTATUS test data is not at {SHARED_DATA}: the tests read ../shared/data "
+            "beside the checkout (it is not copied into the project).")
+
+
 @pytest.fixture
 def settings_env(tmp_path, monkeypatch):
     """Point the process-wide settings at a fresh database and audio folder in ``tmp_path``.

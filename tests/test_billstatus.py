@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from civic_briefs.billstatus import (
     parse_billstatus,
     parse_file,
 )
+from tests.conftest import SHARED_DATA  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BILLSTATUS_DIR = SHARED_DATA / "billstatus"
 EXPECTED = json.loads((SHARED_DATA / "billstatus-expected.json").read_text(encoding="utf-8"))
 BY_FILE = {e["source_file"]: e for e in EXPECTED}

@@ -1,4 +1,4 @@
-"""BraveNews with httpx against the loopback Brave Search stand-in, and dedupe_news."""
+"""BraveNews with httpx against the loopback Brave Search stand-in, and plain_text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from civic_briefs.models import NewsItem
 from civic_briefs.providers.base import NewsSource, PermanentProviderError, ProviderError
-from civic_briefs.providers.brave_news import BraveNews, dedupe_news, normalise_url, plain_text
+from civic_briefs.providers.brave_news import BraveNews, plain_text
 from tests.standins import run_standins
 
 TODAY = dt.date(2026, 11, 30)
@@ -125,24 +125,6 @@ def test_requests_are_spaced_to_the_plan_rate(standins):
 
 def item(interest: str, url: str, title: str = "t") -> NewsItem:
     return NewsItem(interest=interest, title=title, url=url)
-
-
-def test_dedupe_news_by_normalised_url_and_limit():
-    items = [
-        item("healthcare", "https://www.example.com/story/?utm_source=x#top", "first"),
-        item("taxes", "http://example.com/story", "same story, other interest"),
-        item("taxes", "https://example.com/other?id=2"),
-        item("housing", "https://example.com/other?id=3"),
-        item("housing", "https://news.example.org/a"),
-    ]
-    kept = dedupe_news(items, limit=3)
-    assert [(i.interest, i.url) for i in kept] == [
-        ("healthcare", "https://www.example.com/story/?utm_source=x#top"),
-        ("taxes", "https://example.com/other?id=2"),
-        ("housing", "https://example.com/other?id=3"),
-    ]
-    assert dedupe_news(items, limit=0) == []
-    assert normalise_url("HTTPS://WWW.Example.com:443/a/?fbclid=1&b=2") == "//example.com/a?b=2"
 
 
 def test_plain_text():

@@ -15,8 +15,8 @@ from civic_briefs.billstatus import parse_file
 from civic_briefs.importer import import_paths, import_sample, load_sample_bills, xml_files
 from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.settings import Settings
+from tests.conftest import SHARED_DATA  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BILLSTATUS_DIR = SHARED_DATA / "billstatus"
 EXPECTED = json.loads((SHARED_DATA / "billstatus-expected.json").read_text(encoding="utf-8"))
 EXPECTED_BY_ID = {e["id"]: e for e in EXPECTED}

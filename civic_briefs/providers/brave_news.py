@@ -14,7 +14,6 @@ never waiting longer than ``max_reset_wait`` seconds. Errors raised: ``Permanent
 401/403 and other 4xx; ``ProviderError(retryable=True)`` for 429 beyond those retries, 5xx, transport
 errors and malformed JSON.
 
-``dedupe_news(items, limit)`` is pure: it keeps the first item per normalised URL, at most ``limit``.
 """
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -55,7 +53,6 @@ QUERIES: dict[str, str] = {
     "social": "social programs families legislation Congress",
     "civil-rights": "civil rights criminal justice legislation Congress",
 }
-_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
 
 
 class _TextOnly(HTMLParser):
@@ -73,31 +70,6 @@ def plain_text(value: str | None) -> str:
     parser.feed(value or "")
     parser.close()
     return " ".join("".join(parser.parts).split())
-
-
-def normalise_url(url: str) -> str:
-    """A comparison key for a URL: no scheme, no ``www.``, no fragment, tracking params or trailing slash."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not k.lower().startswith(_TRACKING)])
-    return urlunsplit(("", host, parts.path.rstrip("/"), query, ""))
-
-
-def dedupe_news(items: Iterable[NewsItem], limit: int) -> list[NewsItem]:
-    """Items in order, dropping any whose normalised URL was already seen; at most ``limit`` items."""
-    seen: set[str] = set()
-    kept: list[NewsItem] = []
-    for item in items:
-        if len(kept) >= limit:
-            break
-        key = normalise_url(item.url)
-        if key not in seen:
-            seen.add(key)
-            kept.append(item)
-    return kept
 
 
 def _reset_seconds(value: str | None) -> float | None:

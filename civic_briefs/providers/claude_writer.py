@@ -295,7 +295,7 @@ class ClaudeWriter:
         self._client = client
         self.settings = settings
         self.model = settings.claude_model
-        self.name = f"claude:{self.model}"
+        self.name = f"claude:{self.model}:{settings.host_a_name}/{settings.host_b_name}"
         self._system = [{"type": "text", "text": _system_prompt(settings.host_a_name, settings.host_b_name),
                          "cache_control": {"type": "ephemeral"}}]
 

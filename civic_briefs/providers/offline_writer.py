@@ -51,10 +51,10 @@ def summary_sentences(bill: Bill, limit_words: int) -> list[str]:
 class OfflineWriter:
     """Implements ``ScriptWriter`` with templates; see the module docstring."""
 
-    name = "offline-writer-v1"
-
     def __init__(self, host_a: str = "Alex", host_b: str = "Jordan"):
         self.host_a, self.host_b = host_a, host_b
+        # Keys the script caches: other hosts' names make other scripts.
+        self.name = f"offline-writer-v1:{host_a}/{host_b}"
 
     def write_story(self, bill: Bill, section: Section, brief_date: dt.date, brief_type: BriefType) -> Segment:
         key = f"story:{bill.id}:{section}:{brief_date.isoformat()}:{brief_type}"

@@ -1,0 +1,58 @@
+"""Choosing which interests' news goes into a brief.
+
+Each interest's news segment is written from that interest's whole list of items, so every
+listener with the interest hears the same segment. Per brief, duplicates across interests are
+handled by dropping an interest whose items the brief already has, and the brief stays within
+a bounded number of items by leaving out whole interests.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from civic_briefs.models import NewsItem
+
+_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
+
+
+def normalise_url(url: str) -> str:
+    """A comparison key for a URL: no scheme, no ``www.``, no fragment, tracking params or trailing slash."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not k.lower().startswith(_TRACKING)])
+    return urlunsplit(("", host, parts.path.rstrip("/"), query, ""))
+
+
+def news_for_brief(news_by_interest: dict[str, list[NewsItem]], limit: int) -> dict[str, list[NewsItem]]:
+    """The interests (in the given order) whose news goes into one brief, each with its whole list.
+
+    An interest is left out when all its items are already in the brief (by normalised URL), or
+    when adding it would take the brief over ``limit`` items. An interest with more than ``limit``
+    items on its own is cut to ``limit``.
+    """
+    kept: dict[str, list[NewsItem]] = {}
+    seen: set[str] = set()
+    for interest, items in news_by_interest.items():
+        items = items[:limit]
+        urls = {normalise_url(item.url) for item in items}
+        if not items or urls <= seen or len(seen | urls) > limit:
+            continue
+        kept[interest] = items
+        seen |= urls
+    return kept
+
+
+def unique_items(news_by_interest: dict[str, list[NewsItem]]) -> list[NewsItem]:
+    """All items, the first of each normalised URL, in order: what a brief lists as its news."""
+    seen: set[str] = set()
+    out = []
+    for items in news_by_interest.values():
+        for item in items:
+            key = normalise_url(item.url)
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+    return out

@@ -1,0 +1,55 @@
+"""The retry and cache policy shared by the pipeline's tasks, on the Prefect test harness."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from prefect import flow, task
+
+from civic_briefs.interests import UnknownInterestError
+from civic_briefs.providers.base import PermanentProviderError, ProviderError
+from tasks.policy import RETRY_OPTIONS, SHARED_LOCK_HOLD_SECONDS, ExpiringFileLockManager, is_retryable
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def attempts_until_done(error: Exception) -> int:
+    calls = []
+
+    @task(**{**RETRY_OPTIONS, "retry_delay_seconds": 0, "retry_jitter_factor": None})
+    def step():
+        calls.append(1)
+        if len(calls) < 3:
+            raise error
+        return "ok"
+
+    @flow
+    def run():
+        return step(return_state=True)
+
+    run(return_state=True)
+    return len(calls)
+
+
+def test_errors_that_cannot_succeed_fail_at_once_and_others_are_retried():
+    assert attempts_until_done(PermanentProviderError("401 invalid x-api-key")) == 1
+    assert attempts_until_done(UnknownInterestError(["astrology"])) == 1
+    assert attempts_until_done(ValueError("not an MP3")) == 1
+    assert attempts_until_done(ProviderError("529 overloaded")) == 3
+    assert attempts_until_done(ConnectionResetError("reset by peer")) == 3
+    assert not is_retryable(ProviderError("no MP3", retryable=False)) and is_retryable(None)
+
+
+def test_shared_locks_expire_so_a_crashed_holder_cannot_block_later_runs(tmp_path):
+    manager = ExpiringFileLockManager(lock_files_directory=tmp_path)
+    assert manager.acquire_lock("segment-key", holder="run-that-will-crash")
+    info = json.loads((tmp_path / "segment-key.lock").read_text())
+    assert info["holder"] == "run-that-will-crash" and info["expiration"] is not None
+    assert SHARED_LOCK_HOLD_SECONDS == 900
+    # A lock whose time is up is free for the next run.
+    assert manager.acquire_lock("short", holder="a", hold_timeout=0.01)
+
+    time.sleep(0.05)
+    assert manager.acquire_lock("short", holder="b", acquire_timeout=1)
