@@ -37,7 +37,3 @@ def cited_bills(text: str) -> set[tuple[str, int]]:
         found.add((match["type"].lower(), int(match["number"])))
     return found
 
-
-def unknown_citations(text: str, allowed: set[tuple[str, int]]) -> set[tuple[str, int]]:
-    """Citations in ``text`` that are not in ``allowed`` ((bill_type, bill_number) pairs)."""
-    return cited_bills(text) - allowed

@@ -100,10 +100,6 @@ def bills_in_policy_areas(conn: Any, areas: Iterable[str]) -> list[Bill]:
     return [_bill(r) for r in _rows(conn.execute(f"SELECT * FROM bills WHERE policy_area IN ({marks})", tuple(areas)))]
 
 
-def policy_areas_present(conn: Any) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT DISTINCT policy_area FROM bills WHERE policy_area IS NOT NULL").fetchall()}
-
-
 def count_bills(conn: Any) -> int:
     return conn.execute("SELECT COUNT(*) FROM bills").fetchall()[0][0]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed
@@ -12,14 +10,6 @@ from pydantic import Field
 from civic_briefs import db, importer
 
 DEFAULT_PATHS = [".data/billstatus"]
-
-
-def _failure(item: Any) -> tuple[str, str]:
-    """``(name, error)`` from an ImportReport failure (a record with name/error, or a pair)."""
-    if hasattr(item, "name") and hasattr(item, "error"):
-        return str(item.name), str(item.error)
-    name, error = item
-    return str(name), str(error)
 
 
 @flow(name="import-bills", flow_run_name="import-bills", validate_parameters=True)
@@ -36,7 +26,7 @@ def import_bills(
     db.init_db()
     with db.connection() as conn:
         report = importer.import_paths(conn, paths)
-    failed = [_failure(f) for f in report.failed]
+    failed = [(f.name, f.error) for f in report.failed]
     summary = f"Imported {len(report.imported)} bills; {len(failed)} files failed"
     log.info("%s (from %s)", summary, ", ".join(paths))
     if failed:

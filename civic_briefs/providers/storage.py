@@ -191,10 +191,6 @@ class LocalStorage:
             raise ValueError(f"Unsafe storage key {_show(key)}: it resolves outside {self.folder}")
         return target
 
-    def path_for(self, key: str) -> Path:
-        """Where ``key`` is (or would be) stored. ``ValueError`` for keys outside the folder."""
-        return self._target(key)
-
     def url_for(self, key: str) -> str:
         """The URL ``put`` returns for ``key``."""
         target = self._target(key)
