@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import mutagen.mp3
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from civic_briefs import db, demo, importer, repo
 from civic_briefs.prefect_setup import ensure_concurrency_limits
@@ -114,7 +117,19 @@ def test_daily_briefs_with_every_real_provider(paid, standins, moto_endpoint):
                for seg in [next(b["costs"]["segments"][k] for b in briefs.values() if k in b["costs"]["segments"])])
     shared_total = sum(Decimal(b["costs"]["shared_dollars"]) for b in briefs.values())
     assert shared_total == pytest.approx(once, abs=Decimal("0.0001"))
-    assert settings.anthropic_api_key.get_secret_value() not in str(briefs)
+    # No secret in the database, the persisted task results or Prefect's own files (its API database
+    # holds the run logs), nor in the logs the flow runs sent to the API.
+    secrets = [settings.anthropic_api_key, settings.elevenlabs_api_key, settings.brave_api_key,
+               settings.s3_secret_access_key]
+    places = [settings.database_url, os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"], os.environ["PREFECT_HOME"]]
+    for secret in (s.get_secret_value().encode() for s in secrets):
+        for place in map(Path, places):
+            for file in ([place] if place.is_file() else [f for f in place.rglob("*") if f.is_file()]):
+                assert secret not in file.read_bytes(), file
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=[state.state_details.flow_run_id])), limit=200)
+    assert logs and not any(s.get_secret_value() in log.message for s in secrets for log in logs)
 
 
 def test_a_script_naming_an_unknown_bill_fails_the_brief_with_the_reason(paid, standins):
