@@ -89,3 +89,19 @@ def s3_admin_client(endpoint: str):
 
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="admin",
                         aws_secret_access_key="admin", config=Config(s3={"addressing_style": "path"}))
+
+
+@pytest.fixture(scope="session")
+def standins_server():
+    """The loopback stand-ins for the Anthropic, ElevenLabs and Brave APIs, for the session."""
+    from tests.standins import run_standins
+
+    with run_standins() as running:
+        yield running
+
+
+@pytest.fixture
+def standins(standins_server):
+    """The stand-ins with no recorded requests and no queued faults."""
+    standins_server.reset()
+    return standins_server

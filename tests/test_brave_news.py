@@ -10,20 +10,8 @@ import pytest
 from civic_briefs.models import NewsItem
 from civic_briefs.providers.base import NewsSource, PermanentProviderError, ProviderError
 from civic_briefs.providers.brave_news import BraveNews, plain_text
-from tests.standins import run_standins
 
 TODAY = dt.date(2026, 11, 30)
-
-
-@pytest.fixture(scope="module")
-def standins():
-    with run_standins() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def fresh(standins):
-    standins.reset()
 
 
 def make_news(standins, **options) -> BraveNews:

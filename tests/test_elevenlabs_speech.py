@@ -11,22 +11,10 @@ from mutagen.mp3 import MP3
 
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, SpeechRenderer
 from civic_briefs.providers.elevenlabs_speech import ElevenLabsSpeech, looks_like_mp3
-from tests.standins import run_standins
 
 LINES = [("A", "Welcome back. Today we look at a bill about rural clinics."),
          ("B", "Who introduced it, and where does it stand?")]
 CHARS = sum(len(text) for _, text in LINES)
-
-
-@pytest.fixture(scope="module")
-def standins():
-    with run_standins() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def fresh(standins):
-    standins.reset()
 
 
 def make_speech(standins, waits: list[float] | None = None, **settings) -> ElevenLabsSpeech:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 import shutil
 from pathlib import Path
@@ -15,10 +13,8 @@ from civic_briefs.billstatus import parse_file
 from civic_briefs.importer import import_paths, import_sample, load_sample_bills, xml_files
 from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.settings import Settings
-from tests.conftest import SHARED_DATA  # noqa: E402
+from tests.billstatus_expected import BILLSTATUS_DIR, EXPECTED, assert_bill_matches
 
-BILLSTATUS_DIR = SHARED_DATA / "billstatus"
-EXPECTED = json.loads((SHARED_DATA / "billstatus-expected.json").read_text(encoding="utf-8"))
 EXPECTED_BY_ID = {e["id"]: e for e in EXPECTED}
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
@@ -70,19 +66,7 @@ def test_stored_row_matches_expected(imported, bill_id):
     expected = EXPECTED_BY_ID[bill_id]
     bill = repo.get_bill(conn, bill_id)
     assert bill is not None
-    assert (bill.congress, bill.bill_type, bill.bill_number) == (
-        expected["congress"], expected["bill_type"], expected["bill_number"]
-    )
-    assert bill.title == expected["title"]
-    assert bill.policy_area == expected["policy_area"]
-    assert bill.subjects == expected["subjects"]
-    assert bill.introduced_date == dt.date.fromisoformat(expected["introduced_date"])
-    assert bill.latest_action_date == dt.date.fromisoformat(expected["latest_action_date"])
-    assert bill.latest_action_text == expected["latest_action_text"]
-    assert (bill.sponsor_name, bill.sponsor_party, bill.sponsor_state) == (
-        expected["sponsor"]["name"], expected["sponsor"]["party"], expected["sponsor"]["state"]
-    )
-    assert bill.summary == expected["summary"]
+    assert_bill_matches(bill, expected)
     assert bill.updated_at is not None
     extras = parse_file(BILLSTATUS_DIR / expected["source_file"])
     assert extras.cosponsors_count == expected["cosponsors_count"]

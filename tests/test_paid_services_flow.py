@@ -22,21 +22,13 @@ from civic_briefs.settings import get_settings
 from flows.daily_briefs import daily_briefs
 from flows.generate_brief import generate_brief
 from tests.conftest import s3_admin_client
-from tests.standins.server import run_standins
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 CDN = "https://cdn.briefs.example"
 
 
-@pytest.fixture(scope="module")
-def standins():
-    with run_standins() as running:
-        yield running
-
-
 @pytest.fixture
 def paid(settings_env, standins, moto_endpoint):
-    standins.reset()
     bucket = f"briefs-{uuid.uuid4().hex[:10]}"
     s3_admin_client(moto_endpoint).create_bucket(Bucket=bucket)
     settings = settings_env(
