@@ -21,6 +21,10 @@ app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no
 console = Console(width=max(Console().width, 160))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
@@ -39,10 +43,13 @@ def import_bills(paths: Annotated[list[Path], typer.Argument(help="BILLSTATUS XM
 
     db.init_db()
     files = importer.xml_files(paths)
+    if not files:
+        console.print(f"[red]No BILLSTATUS XML files found in {', '.join(map(str, paths))}[/red]")
+        raise typer.Exit(1)
     with _progress() as progress, db.connection() as conn:
         bar = progress.add_task("Importing bills", total=len(files))
         report = importer.import_paths(conn, files, progress=lambda n=1: progress.advance(bar, n))
-    console.print(f"Imported {len(report.imported)} bills from {len(files)} files.")
+    console.print(f"Imported {_count(len(report.imported), 'bill')} from {_count(len(files), 'file')}.")
     for failure in report.failed:
         console.print(f"[red]Failed[/red] {failure.name}: {failure.error}")
     if report.failed:
@@ -101,8 +108,9 @@ def briefs(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; d
 
 def briefs_table(rows: list[dict]) -> Table:
     table = Table(title="Briefs")
-    for column in ("user", "date", "status", "headline", "bills covered", "duration", "MP3"):
-        table.add_column(column, overflow="fold")
+    for column in ("user", "date", "status", "headline", "bills covered", "duration"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("user", "date", "duration"))
+    table.add_column("MP3", no_wrap=True)  # a path to copy, never broken across lines
     for row in rows:
         duration = f"{row['duration_seconds']:.0f} s" if row["duration_seconds"] else "-"
         bills = [bill_label(*b.split("-")[1:]) for b in (row["bill_ids"] or "").split(",") if b]
@@ -125,8 +133,10 @@ def _local_path(url: str | None) -> str:
 
 @app.command("demo")
 def demo_command() -> None:
-    """Set up the database, import the sample bills, add the demo users, run the daily flow once
-    and print the briefs made."""
+    """Try it out: database, sample bills, demo users, one daily run, a table of the briefs.
+
+    The sample fills in bills the database lacks; the demo users are added to the database in
+    BRIEFS_DATABASE_URL, so point it elsewhere on an operator's checkout."""
     from civic_briefs import importer
     from civic_briefs.segments_report import segment_counts
 

@@ -93,11 +93,15 @@ def load_sample_bills() -> list[Bill]:
 
 
 def import_sample(conn: Any, progress: Progress | None = None) -> ImportReport:
-    """Upsert every sample bill (see ``load_sample_bills``) and commit; returns the ids written."""
+    """Add the sample bills (see ``load_sample_bills``) that the database lacks, and commit.
+
+    A bill already there (say, imported from its BILLSTATUS file) is kept as it is: the sample
+    fills in, never replaces. Returns the ids written."""
     report = ImportReport()
     for bill in load_sample_bills():
-        _save(conn, bill)
-        report.imported.append(bill.id)
+        if repo.get_bill(conn, bill.id) is None:
+            _save(conn, bill)
+            report.imported.append(bill.id)
         if progress:
             progress(1)
     return report

@@ -215,3 +215,4 @@ class PublishedBrief(BaseModel):
     duration_seconds: float | None = None
     bills_covered: list[str] = Field(default_factory=list)
     error: str | None = None
+    made_now: bool = Field(default=True, description="False when an existing brief was returned untouched.")

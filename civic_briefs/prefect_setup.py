@@ -103,8 +103,10 @@ def setup_prefect(settings: Settings | None = None, work_pool: bool = True) -> d
 def setup_prefect_command(
     work_pool: bool = True,
 ) -> None:
-    """Create the process work pool and the global concurrency limits (anthropic, elevenlabs,
-    brave) if missing, on the API in PREFECT_API_URL (or the embedded one). Safe to run again."""
+    """Create the work pool and the anthropic, elevenlabs and brave limits if missing.
+
+    On the API in PREFECT_API_URL (or the embedded one); limits are resized to the settings.
+    Safe to run again."""
     from prefect.settings import get_current_settings
     from rich.console import Console
 

@@ -68,6 +68,17 @@ def spoken_label(label: str) -> str:
     return label
 
 
+def congress_for(day: dt.date) -> int:
+    """The Congress in session on ``day``: the 119th runs from January 3, 2025 to January 3, 2027."""
+    year = day.year - (1 if (day.month, day.day) < (1, 3) else 0)
+    return (year - 1789) // 2 + 1
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 STATUS_PHRASES = {
     "enacted": "was signed into law",
     "vetoed": "was vetoed by the President",

@@ -189,7 +189,7 @@ log "$(online_workers) worker(s) online in work pool '$WORK_POOL'"
 cat <<EOF
 [serve] Ready. UI: http://$HOST:$PORT   (database $DB_DESC)
 [serve] Use it from a shell:  export PREFECT_API_URL=$PREFECT_API_URL
-[serve]   prefect deployment run 'generate-brief/generate-brief' --param user_id=maria --param policy_interests='["healthcare"]' --watch
-[serve]   prefect deployment run 'daily-briefs/daily-briefs' --param fan_out=deployment
+[serve]   .venv/bin/prefect deployment run 'generate-brief/generate-brief' --param user_id=maria --param policy_interests='["healthcare"]' --param force=true --watch
+[serve]   .venv/bin/prefect deployment run 'daily-briefs/daily-briefs' --param fan_out=deployment
 [serve] Stop everything with: make stop
 EOF

@@ -41,7 +41,8 @@ def brief_for_user(user_id: str, brief_date: dt.date, brief_type: str) -> dict[s
     if state.is_completed():
         brief = state.result()
         return _row(user_id, brief.status, brief.headline or "",
-                    round(brief.duration_seconds, 1) if brief.duration_seconds else None, brief.error or "", "in process")
+                    round(brief.duration_seconds, 1) if brief.duration_seconds else None, brief.error or "", "in process",
+                    made_now=brief.made_now)
     try:
         state.result()
     except Exception as exc:
@@ -191,9 +192,10 @@ def _wait(client: Any, waiting: dict[Any, str], day: dt.date, brief_type: str,
 
 
 def _row(user_id: str, status: str = "failed", headline: str = "", duration_s: float | None = None,
-         error: str = "", flow_run: str = "") -> dict[str, Any]:
-    return {"user": user_id, "status": status, "headline": headline, "duration_s": duration_s, "error": error,
-            "flow_run": flow_run}
+         error: str = "", flow_run: str = "", made_now: bool = True) -> dict[str, Any]:
+    """One user's line in the day's table. ``made_now`` is False for a brief that already existed."""
+    return {"user": user_id, "status": status, "made_now": made_now, "headline": headline, "duration_s": duration_s,
+            "error": error, "flow_run": flow_run}
 
 
 def _row_from_child(user_id: str, day: dt.date, brief_type: str, run: Any) -> dict[str, Any]:
@@ -202,8 +204,11 @@ def _row_from_child(user_id: str, day: dt.date, brief_type: str, run: Any) -> di
     brief = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
     if run.state.is_completed() and brief and brief["status"] in ("published", "skipped"):
         duration = brief["duration_seconds"]
+        # Saved during this child run, or returned untouched from before it.
+        made_now = run.start_time is None or dt.datetime.fromisoformat(brief["updated_at"]) >= run.start_time.replace(
+            microsecond=0)
         return _row(user_id, brief["status"], brief["headline"] or "", round(duration, 1) if duration else None,
-                    brief["error"] or "", run.name)
+                    brief["error"] or "", run.name, made_now=made_now)
     error = (brief["error"] if brief and brief["status"] == "failed" and brief["error"] else "") \
         or run.state.message or f"generate-brief ended {run.state.name}"
     if run.state.is_completed():

@@ -67,8 +67,10 @@ def daily_briefs(
     except Exception as exc:  # the briefs are out; a cost report that failed must not fail the day
         log.error("Could not settle the shared costs of %s: %s", day, exc)
     failed = [r for r in rows if r["status"] == "failed"]
-    summary = (f"{len(rows) - len(failed)} of {len(rows)} briefs done "
-               f"({sum(r['status'] == 'published' for r in rows)} published, {sum(r['status'] == 'skipped' for r in rows)} skipped)")
+    finished = [r for r in rows if r["status"] != "failed"]
+    summary = (f"{len(finished)} of {len(rows)} briefs done ({sum(r['status'] == 'published' for r in rows)} published, "
+               f"{sum(r['status'] == 'skipped' for r in rows)} skipped; {sum(r['made_now'] for r in finished)} made now, "
+               f"{sum(not r['made_now'] for r in finished)} already there)")
     if failed:
         return Failed(message=f"{summary}; failed: {', '.join(r['user'] for r in failed)}", data=rows)
     return Completed(message=summary, data=rows)

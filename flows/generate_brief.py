@@ -50,14 +50,23 @@ def generate_brief(
     log = get_run_logger()
     settings = get_settings()
     day = brief_date or _today()
+    if day > _today() + dt.timedelta(days=1):
+        raise ValueError(f"brief_date {day} is in the future: briefs are made for today (UTC) or earlier")
+    # Bad ad-hoc input is refused before anything is looked at or written.
+    if policy_interests:
+        policy_interests = validate_interests(policy_interests)
     user = db.run_with_reconnect(lambda conn: repo.get_user(conn, user_id))
     existing = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
     if existing and existing["status"] in ("published", "skipped") and not force:
         log.info("Brief %s already %s; nothing to do (force=True makes it again)", existing["id"], existing["status"])
+        if policy_interests and policy_interests != existing["policy_interests"]:
+            log.warning("The existing brief is for interests %s, not %s: pass force=True to make it again "
+                        "(it replaces this user's %s brief for %s)", existing["policy_interests"], policy_interests,
+                        brief_type, day)
         return PublishedBrief(
             id=existing["id"], user_id=user_id, brief_type=brief_type, brief_date=day, status=existing["status"],
             headline=existing["headline"], audio_url=existing["audio_url"], duration_seconds=existing["duration_seconds"],
-            bills_covered=[b["bill_id"] for b in existing["bills"]], error=existing["error"],
+            bills_covered=[b["bill_id"] for b in existing["bills"]], error=existing["error"], made_now=False,
         )
     interests = policy_interests or user.interests
     try:
@@ -66,7 +75,7 @@ def generate_brief(
         log.info("Providers: %s", providers.describe())
         require_limits(providers)
         # An ad-hoc run's interests are this brief's interests, in the opening too.
-        return _make_brief(user.model_copy(update={"interests": interests}), interests, day, brief_type, providers)
+        return _make_brief(user.model_copy(update={"interests": interests}), interests, day, brief_type, providers, force)
     except Exception as exc:
         if existing and existing["status"] == "published":
             log.error("Remaking brief %s failed; the published one stays as it was", existing["id"])
@@ -80,12 +89,13 @@ def generate_brief(
         raise exc
 
 
-def _make_brief(user, interests, day, brief_type, providers) -> PublishedBrief:
+def _make_brief(user, interests, day, brief_type, providers, force: bool = False) -> PublishedBrief:
     log = get_run_logger()
     settings = get_settings()
     started = time.monotonic()
 
-    selection = select_bills(user.id, interests, day, brief_type)
+    # A forced remake selects afresh (bills imported since count); a resumed run reuses its selection.
+    selection = select_bills.with_options(refresh_cache=force)(user.id, interests, day, brief_type)
     news_futures = {i: fetch_news.submit(i, day, providers.news) for i in interests}
     news_by_interest = news.news_for_brief({i: f.result() for i, f in news_futures.items()}, settings.news_per_brief)
     all_news = news.unique_items(news_by_interest)

@@ -46,7 +46,7 @@ def test_daily_briefs_publishes_every_user_and_shares_segments(seeded):
     day = dt.date(2026, 3, 2)
     state = daily_briefs(brief_date=day, return_state=True)
     assert state.is_completed(), state.message
-    assert state.message == "5 of 5 briefs done (5 published, 0 skipped)"
+    assert state.message == "5 of 5 briefs done (5 published, 0 skipped; 5 made now, 0 already there)"
 
     with db.connection() as conn:
         for user in users:
@@ -98,13 +98,16 @@ def test_second_run_makes_nothing_and_forced_rerun_hits_the_cache(seeded):
 
     forced = generate_brief(user_id="maria", brief_date=day, force=True, return_state=True)
     runs = [(t.name, t.state.name) for t in task_runs_of(forced.state_details.flow_run_id)]
-    # Every pipeline step comes from the cache; only publishing (and the artifacts) run again.
-    steps = [state for name, state in runs if name.startswith(("select-", "fetch-news", "write-", "render-"))]
+    # A forced remake selects afresh (the same bills: nothing changed); every other step comes from
+    # the cache, and only publishing (and the artifacts) run again.
+    assert ("select-bills-maria", "Completed") in runs, runs
+    steps = [state for name, state in runs if name.startswith(("fetch-news", "write-", "render-"))]
     assert len(steps) >= 10 and set(steps) == {"Cached"}, runs
     assert ("publish-maria-2026-03-03", "Completed") in runs, runs
     with db.connection() as conn:
         row = repo.get_brief(conn, "maria", "daily", day)
     assert row["created_at"] == created and row["status"] == "published"
+    assert [b["bill_id"] for b in row["bills"]] == first.bills_covered
 
 
 def test_one_failure_does_not_stop_the_others_and_nothing_to_say_is_skipped(seeded):
@@ -122,7 +125,7 @@ def test_one_failure_does_not_stop_the_others_and_nothing_to_say_is_skipped(seed
                         [(bill_id, "top_story") for bill_id in immigration])
     state = daily_briefs(brief_date=day, return_state=True)
     assert state.is_failed()
-    assert state.message == "6 of 7 briefs done (5 published, 1 skipped); failed: bad"
+    assert state.message == "6 of 7 briefs done (5 published, 1 skipped; 6 made now, 0 already there); failed: bad"
     with db.connection() as conn:
         bad = repo.get_brief(conn, "bad", "daily", day)
         quiet = repo.get_brief(conn, "quiet", "daily", day)

@@ -14,10 +14,11 @@ def test_story_depends_only_on_the_bill_role_and_day():
     bill = make_bill(7, status="passed_house", summary=(
         "Test Act number 7\n\nThis bill expands rural clinics. It also funds nurse training. "
         "It amends H.R. 99 of the previous Congress. Clinics must report yearly."))
-    one = writer.write_story(bill, "top_story", DAY, "daily")
-    two = writer.write_story(bill, "top_story", DAY, "daily")
+    during_117th = dt.date(2022, 6, 1)
+    one = writer.write_story(bill, "top_story", during_117th, "daily")
+    two = writer.write_story(bill, "top_story", during_117th, "daily")
     assert one == two
-    assert one.key == "story:117-hr-7:top_story:2026-11-30:daily" and one.bill_ids == ["117-hr-7"]
+    assert one.key == "story:117-hr-7:top_story:2022-06-01:daily" and one.bill_ids == ["117-hr-7"]
     text = " ".join(line.text for line in one.lines)
     assert "Representative Susan Wild, a Democrat from Pennsylvania" in text
     assert "rural clinics" in text and "nurse training" in text
@@ -26,6 +27,19 @@ def test_story_depends_only_on_the_bill_role_and_day():
     assert "May 1, 2022" in text and "Senate has the next move" in text
     assert {line.speaker for line in one.lines} == {"A", "B"}
     assert one.digest.startswith("- **H.R. 7: Test Act number 7** (passed house)")
+
+
+def test_summary_fragments_are_not_read_and_expired_bills_are_called_expired():
+    bill = make_bill(9, status="in_committee", summary=(
+        "Test Act number 9 or the Nine Act\n\nThis bill funds nine things. Among other provisions, the bill"
+        "\n\n- sets a deadline; and\n- requires a report."))
+    segment = OfflineWriter().write_story(bill, "top_story", DAY, "daily")
+    text = " ".join(line.text for line in segment.lines)
+    assert "This bill funds nine things." in text
+    assert "Nine Act" not in text and "Among other provisions" not in text
+    assert segment.lines[-1].text.startswith("It didn't become law before the 117th Congress ended")
+    enacted = OfflineWriter().write_story(make_bill(10, status="enacted"), "top_story", DAY, "daily")
+    assert enacted.lines[-1].text == "So this one is settled law now."
 
 
 def test_quick_hit_is_short():

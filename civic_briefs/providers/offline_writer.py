@@ -12,7 +12,7 @@ import hashlib
 from civic_briefs.citations import cited_bills
 from civic_briefs.interests import INTEREST_NAMES
 from civic_briefs.models import Bill, BriefType, Line, NewsItem, Section, Segment, User
-from civic_briefs.spoken import sentences, spoken_date, spoken_sponsor, spoken_weekday_date, status_phrase
+from civic_briefs.spoken import congress_for, ordinal, sentences, spoken_date, spoken_sponsor, spoken_weekday_date, status_phrase
 
 AI_DISCLOSURE = (
     "This brief was written and voiced by AI from public Congress dot gov records, "
@@ -36,6 +36,9 @@ def summary_sentences(bill: Bill, limit_words: int) -> list[str]:
     own = {(bill.bill_type, bill.bill_number)}
     chosen, words = [], 0
     for sentence in sentences(bill.summary or ""):
+        # Title lines and the lead-ins of lists ("Among other provisions, the bill") are not sentences.
+        if not sentence.rstrip("\"')").endswith((".", "!", "?")):
+            continue
         if sentence.rstrip(".").strip().lower() == bill.title.rstrip(".").strip().lower():
             continue
         if cited_bills(sentence) - own:
@@ -62,7 +65,7 @@ class OfflineWriter:
         title = _short_title(bill.title)
         latest = (bill.latest_action_text or "no action recorded").rstrip(".")
         if section == "top_story":
-            lines = self._top_story_lines(bill, title, sponsor, latest)
+            lines = self._top_story_lines(bill, title, sponsor, latest, brief_date)
         else:
             lines = [
                 Line(speaker="A", text=_pick([
@@ -80,7 +83,7 @@ class OfflineWriter:
         headline = f"{bill.label}, the {title}, {status_phrase(bill.status)}"
         return Segment(key=key, kind="story", lines=lines, digest=digest, bill_ids=[bill.id], headline=headline)
 
-    def _top_story_lines(self, bill: Bill, title: str, sponsor: str, latest: str) -> list[Line]:
+    def _top_story_lines(self, bill: Bill, title: str, sponsor: str, latest: str, brief_date: dt.date) -> list[Line]:
         about = summary_sentences(bill, limit_words=70)
         lines = [
             Line(speaker="A", text=_pick([
@@ -105,7 +108,7 @@ class OfflineWriter:
         lines += [
             Line(speaker="B", text="Where does it stand now?"),
             Line(speaker="A", text=f"The latest action came on {spoken_date(bill.latest_action_date)}: {latest}."),
-            Line(speaker="B", text=_closing_remark(bill)),
+            Line(speaker="B", text=_closing_remark(bill, brief_date)),
         ]
         return lines
 
@@ -160,7 +163,11 @@ def _headline(stories: list[Segment]) -> str:
     return stories[0].headline
 
 
-def _closing_remark(bill: Bill) -> str:
+def _closing_remark(bill: Bill, brief_date: dt.date) -> str:
+    if bill.status not in ("enacted", "vetoed") and bill.congress < congress_for(brief_date):
+        # A bill not enacted by the end of its Congress died with it.
+        return (f"It didn't become law before the {ordinal(bill.congress)} Congress ended, so it expired; "
+                "a new Congress would have to start over.")
     return {
         "enacted": "So this one is settled law now.",
         "vetoed": "So for now it's stopped, unless Congress overrides the veto.",
