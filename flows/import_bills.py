@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.states import Completed, Failed
 from pydantic import Field
 
@@ -23,9 +23,22 @@ def import_bills(
     """Import BILLSTATUS files; one bad file does not stop the others. The run ends Failed if any
     file failed, with a table artifact listing the failed files and why."""
     log = get_run_logger()
+    files = importer.xml_files(paths)
+    if not files:
+        return Failed(message=f"No BILLSTATUS XML files found in {', '.join(paths)}")
+    progress_id = create_progress_artifact(progress=0.0, description=f"Importing {len(files)} BILLSTATUS files")
+    done = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        # One update per percent is enough for the UI, even for tens of thousands of files.
+        if done == len(files) or done % max(1, len(files) // 100) == 0:
+            update_progress_artifact(progress_id, progress=100.0 * done / len(files))
+
     db.init_db()
     with db.connection() as conn:
-        report = importer.import_paths(conn, paths)
+        report = importer.import_paths(conn, files, progress=advance)
     failed = [(f.name, f.error) for f in report.failed]
     summary = f"Imported {len(report.imported)} bills; {len(failed)} files failed"
     log.info("%s (from %s)", summary, ", ".join(paths))

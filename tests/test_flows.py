@@ -165,3 +165,25 @@ def test_ad_hoc_interests_shape_the_whole_brief(seeded):
     assert row["policy_interests"] == ["defense"] and areas == {"Armed Forces and National Security"}
     assert "We're following defense for you" in row["transcript"]
     assert brief.status == "published"
+
+
+def test_import_bills_flow_reports_bad_files_and_imports_the_rest(settings_env, tmp_path):
+    from flows.import_bills import import_bills
+    from tests.conftest import SHARED_DATA
+
+    bad = tmp_path / "BILLSTATUS-bad.xml"
+    bad.write_text("<billStatus><bill>")
+    state = import_bills(paths=[str(SHARED_DATA / "billstatus"), str(bad)], return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("Imported 56 bills; 1 files failed")
+    with db.connection() as conn:
+        assert repo.count_bills(conn) == 56
+    with get_client(sync_client=True) as client:
+        table = client.read_latest_artifacts(limit=200)
+    failures = next(a for a in table if a.key == "import-bills-failures")
+    rows = json.loads(failures.data) if isinstance(failures.data, str) else failures.data
+    assert [row["file"] for row in rows] == ["BILLSTATUS-bad.xml"] and "malformed XML" in rows[0]["error"]
+
+    (tmp_path / "empty").mkdir()
+    empty = import_bills(paths=[str(tmp_path / "empty")], return_state=True)
+    assert empty.is_failed() and empty.message.startswith("No BILLSTATUS XML files found in")
