@@ -23,15 +23,15 @@ def render_segment(
     """Render ``segment`` part by part (each <= 2,000 characters, split at line boundaries).
 
     Consecutive parts pass the previous parts' request ids for continuity. ``slot`` is entered
-    around each provider request (a concurrency limit). Raises ``AudioError`` if a part is not MP3.
+    around each provider request (a concurrency limit), not while the renderer waits to retry.
+    Raises ``AudioError`` if a part is not MP3.
     """
     parts = split_into_parts(segment.lines, max_chars=MAX_PART_CHARS)
     mp3_parts: list[bytes] = []
     request_ids: list[str] = []
     usage = Usage()
     for part in parts:
-        with slot():
-            result = renderer.render_part([(line.speaker, line.text) for line in part], request_ids[-MAX_PREVIOUS_IDS:])
+        result = renderer.render_part([(line.speaker, line.text) for line in part], request_ids[-MAX_PREVIOUS_IDS:], slot)
         mp3_parts.append(result.mp3)
         usage += result.usage
         if result.request_id:

@@ -158,3 +158,27 @@ def test_looks_like_mp3():
     assert not looks_like_mp3(b"") and not looks_like_mp3(b'{"detail": 1}')
     assert looks_like_mp3(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64")
     assert not looks_like_mp3(b"\xff\xfb\xf0\x64")  # bitrate index 1111 is invalid
+
+
+def test_the_shared_slot_is_held_per_request_not_while_backing_off(standins):
+    """A 429's back-off happens outside the slot, so other renders can use it meanwhile."""
+    import contextlib
+
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def slot():
+        events.append("take")
+        try:
+            yield
+        finally:
+            events.append("give")
+
+    waits: list[float] = []
+    speech = ElevenLabsSpeech(standins.settings(), backoff_initial=0.01, backoff_max=0.02,
+                              sleep=lambda s: (events.append("sleep"), waits.append(s)))
+    standins.elevenlabs.fail_next("busy", times=2)
+    part = speech.render_part(LINES, [], slot)
+    assert looks_like_mp3(part.mp3)
+    assert events == ["take", "give", "sleep", "take", "give", "sleep", "take", "give"]
+    assert standins.elevenlabs.count == 3

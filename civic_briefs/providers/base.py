@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from civic_briefs.models import Bill, BriefType, NewsItem, Section, Segment, Usage, User
@@ -73,8 +76,12 @@ class SpeechRenderer(Protocol):
 
     name: str
 
-    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str]) -> "RenderedPartResult":
-        """Render at most ~2,000 characters of dialogue. ``lines`` are (speaker "A"/"B", text)."""
+    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str],
+                    slot: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext) -> "RenderedPartResult":
+        """Render at most ~2,000 characters of dialogue. ``lines`` are (speaker "A"/"B", text).
+
+        ``slot`` is entered around each request to the service (a concurrency limit shared by all
+        workers), and not held while waiting to retry."""
         ...
 
 

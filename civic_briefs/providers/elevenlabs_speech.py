@@ -25,12 +25,15 @@ At most ``settings.elevenlabs_concurrency`` requests run at once per base URL in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from elevenlabs import DialogueInput
@@ -120,12 +123,15 @@ class ElevenLabsSpeech:
         self.name = (f"elevenlabs:{settings.elevenlabs_model}:{settings.voice_host_a}:{settings.voice_host_b}:"
                      f"{settings.elevenlabs_output_format}")
 
-    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str]) -> RenderedPartResult:
+    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str],
+                    slot: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext) -> RenderedPartResult:
         inputs = self._inputs(lines)
         busy = errors = 0
         while True:
             try:
-                return self._attempt(inputs, previous_request_ids)
+                # The slot is held for the request only: a 429's back-off leaves it to others.
+                with slot():
+                    return self._attempt(inputs, previous_request_ids)
             except _Retry as err:
                 if err.busy:
                     busy += 1

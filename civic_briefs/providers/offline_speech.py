@@ -7,10 +7,13 @@ every call into it holds ``_LOCK``; the library is initialised once per process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import re
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import espeakng_loader
@@ -94,7 +97,8 @@ class OfflineSpeech:
         self.pause_seconds = pause_seconds
         self.name = f"espeak-ng:{self.voices['A']}/{self.voices['B']}:{SAMPLE_RATE}:{BITRATE_KBPS}k"
 
-    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str]) -> RenderedPartResult:
+    def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str],
+                    slot: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext) -> RenderedPartResult:
         """Render ``lines`` of (speaker "A"/"B", text) to one MP3 with a short pause between lines.
 
         Bracketed audio tags such as ``[laughs]`` are dropped, not spoken; a part with text but no
