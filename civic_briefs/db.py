@@ -51,8 +51,10 @@ def connect(settings: Settings | None = None) -> Any:
     path = Path(url.removeprefix("file:"))
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = libsql.connect(str(path))
-    # Several tasks write at once from their own connections: wait for the lock, do not fail.
+    # Several tasks write at once from their own connections: wait for the lock, do not fail; and
+    # with write-ahead logging readers do not block the writer.
     conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -94,16 +96,16 @@ def migrate(conn: Any, folder: Path | None = None) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     conn.commit()
-    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
     applied = []
     for name, sql in _migration_files(folder):
-        if name in done:
-            continue
         statements = [s.strip() for s in sql.split(";") if s.strip()]
+        # DDL does not open a transaction implicitly: begin one (taking the write lock at once) so a
+        # failure undoes it all, and look again inside it, as another process may have applied it.
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchall():
+            conn.rollback()
+            continue
         try:
-            # DDL does not open a transaction implicitly: begin one so a failure undoes it all.
-            if not conn.in_transaction:
-                conn.execute("BEGIN")
             for statement in statements:
                 conn.execute(statement)
             conn.execute(

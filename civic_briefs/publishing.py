@@ -11,9 +11,14 @@ from civic_briefs.providers.base import AudioStorage
 from civic_briefs.providers.storage import safe_key
 
 
-def publish(
+def store_audio(storage: AudioStorage, key_prefix: str, user_id: str, brief_type: BriefType,
+                brief_date: dt.date, mp3: bytes) -> str:
+    """Upload the MP3 under ``{prefix}/{user}/{type}/{date}.mp3``; returns its URL."""
+    return storage.put(safe_key(key_prefix, user_id, brief_type, brief_date), mp3)
+
+
+def save_published(
     conn: Any,
-    storage: AudioStorage,
     *,
     user_id: str,
     brief_type: BriefType,
@@ -21,15 +26,14 @@ def publish(
     interests: list[str],
     script: Script,
     audio: BriefAudio,
+    audio_url: str,
     selection: BillSelection,
     news: list[NewsItem],
     costs: dict[str, Any],
-    key_prefix: str,
 ) -> PublishedBrief:
-    """Upload the MP3 under ``{prefix}/{user}/{type}/{date}.mp3`` and save the ``briefs`` row and
-    its ``brief_bills`` atomically. Raises if either fails; a failed save fails the run."""
-    key = safe_key(key_prefix, user_id, brief_type, brief_date)
-    url = storage.put(key, audio.mp3)
+    """Save the ``briefs`` row and its ``brief_bills`` atomically. Raises if the save fails (and
+    then the run fails): a brief is published only once its row is."""
+    url = audio_url
     bid = repo.brief_id(user_id, brief_type, brief_date)
     repo.save_brief(conn, {
         "id": bid, "user_id": user_id, "brief_type": brief_type, "brief_date": brief_date.isoformat(),
@@ -47,11 +51,21 @@ def publish(
 
 def record_outcome(conn: Any, *, user_id: str, brief_type: BriefType, brief_date: dt.date,
                    interests: list[str], status: str, reason: str) -> PublishedBrief:
-    """Save a brief row with no audio: ``skipped`` (nothing to say) or ``failed`` (with the error)."""
+    """Save a brief row with no audio: ``skipped`` (nothing to say) or ``failed`` (with the error).
+
+    A published brief for the same user, type and date stays as it is and is returned instead
+    (``made_now`` False): a remake that failed or found nothing new never takes it away."""
     bid = repo.brief_id(user_id, brief_type, brief_date)
-    repo.save_brief(conn, {
+    written = repo.save_brief(conn, {
         "id": bid, "user_id": user_id, "brief_type": brief_type, "brief_date": brief_date.isoformat(),
         "status": status, "policy_interests": interests, "error": reason,
-    }, [])
+    }, [], keep_published=True)
+    if not written:
+        kept = repo.get_brief(conn, user_id, brief_type, brief_date)
+        return PublishedBrief(
+            id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date, status="published",
+            headline=kept["headline"], audio_url=kept["audio_url"], duration_seconds=kept["duration_seconds"],
+            bills_covered=[b["bill_id"] for b in kept["bills"]], made_now=False,
+            error=f"kept the published brief; this run: {status}: {reason}")
     return PublishedBrief(id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date,
                           status=status, error=reason)  # type: ignore[arg-type]

@@ -137,10 +137,12 @@ def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.dat
     return row
 
 
-def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]]) -> None:
-    """Insert or replace a brief row and its ``brief_bills`` in one transaction.
+def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, keep_published: bool = False) -> bool:
+    """Insert or replace a brief row and its ``brief_bills`` in one transaction; True if written.
 
     ``row`` holds BRIEF_COLUMNS (JSON columns as Python values); ``bills`` is [(bill_id, section)].
+    With ``keep_published`` a published brief already there is left as it is (returns False): a
+    remake that failed or found nothing to say never replaces what listeners have.
     Raises whatever the database raises; nothing is half-written.
     """
     values = dict(row)
@@ -151,6 +153,12 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]]) -> 
     values["updated_at"] = stamp
     cols = [c for c in BRIEF_COLUMNS]
     try:
+        if keep_published:
+            conn.execute("BEGIN IMMEDIATE")
+            current = conn.execute("SELECT status FROM briefs WHERE id = ?", (values["id"],)).fetchall()
+            if current and current[0][0] == "published":
+                conn.rollback()
+                return False
         conn.execute(
             f"INSERT INTO briefs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
             f"ON CONFLICT (id) DO UPDATE SET "
@@ -167,6 +175,7 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]]) -> 
     except Exception:
         conn.rollback()
         raise
+    return True
 
 
 def list_briefs(conn: Any, brief_date: dt.date | None = None) -> list[dict[str, Any]]:

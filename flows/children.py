@@ -28,6 +28,7 @@ EMBEDDED_API_MAX_CONCURRENCY = 8
 # fan_out="deployment": each brief is a run of this deployment (see prefect.yaml).
 GENERATE_BRIEF_DEPLOYMENT = "generate-brief/generate-brief"
 CHILD_POLL_SECONDS = 3.0
+API_PAGE = 200
 # A parent waiting for children that no worker picks up (every worker slot busy, e.g. the parent's
 # own, with a worker started with --limit 1) gives up waiting after this long with none running and
 # none changing state: it cancels them and makes those briefs itself, in process.
@@ -166,7 +167,10 @@ def _wait(client: Any, waiting: dict[Any, str], day: dt.date, brief_type: str,
     gave_up = False
     while waiting:
         time.sleep(CHILD_POLL_SECONDS)
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(waiting))))
+        ids = list(waiting)
+        runs = [run for start in range(0, len(ids), API_PAGE)  # the API answers at most 200 runs a call
+                for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=ids[start:start + API_PAGE])), limit=API_PAGE)]
         for run in runs:
             state_name = run.state.name if run.state else "unknown"
             if seen.get(run.id) != state_name:

@@ -45,7 +45,7 @@ def daily_briefs(
     log.info("Making %s briefs for %d users on %s (fan-out: %s)", brief_type, len(users), day, fan_out)
     # Fails here, before any brief, when settings ask for a provider that cannot work.
     log.info("Providers: %s", registry.chosen_names().describe())
-    progress_id = create_progress_artifact(progress=0.0, key=f"daily-briefs-progress-{day.isoformat()}",
+    progress_id = create_progress_artifact(progress=0.0, key=f"{_artifact_prefix(brief_type)}-progress-{day.isoformat()}",
                                            description=f"Briefs done for {day}")
     done = 0
 
@@ -60,7 +60,7 @@ def daily_briefs(
     else:
         rows = children.in_process(user_ids, day, brief_type, max_concurrent_briefs, on_row, log)
     update_progress_artifact(progress_id, progress=100.0)
-    create_table_artifact(key=f"daily-briefs-{day.isoformat()}", table=rows,
+    create_table_artifact(key=f"{_artifact_prefix(brief_type)}-{day.isoformat()}", table=rows,
                           description=f"{brief_type.title()} briefs for {day}: one row per user")
     try:
         _settle_costs(day, brief_type)
@@ -76,10 +76,21 @@ def daily_briefs(
     return Completed(message=summary, data=rows)
 
 
+def _artifact_prefix(brief_type: str) -> str:
+    """``daily-briefs`` or ``weekly-briefs``: a weekly run does not overwrite the day's table."""
+    return f"{brief_type}-briefs"
+
+
 def _settle_costs(day: dt.date, brief_type: str) -> None:
     """Charge each published brief its share of the day's shared segments."""
     def work(conn):
-        briefs = [b for b in repo.list_briefs(conn, day) if b["status"] == "published" and b["brief_type"] == brief_type]
-        settled = briefing.settle_shared_costs({b["id"]: json.loads(b["costs"] or "{}") for b in briefs})
-        repo.update_costs(conn, settled)
+        # Read and write as one transaction: a brief published meanwhile waits instead of being overwritten.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            briefs = [b for b in repo.list_briefs(conn, day) if b["status"] == "published" and b["brief_type"] == brief_type]
+            settled = briefing.settle_shared_costs({b["id"]: json.loads(b["costs"] or "{}") for b in briefs})
+            repo.update_costs(conn, settled)
+        except Exception:
+            conn.rollback()
+            raise
     db.run_with_reconnect(work)

@@ -14,6 +14,7 @@ from civic_briefs import briefing, db, news, repo
 from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.providers import registry
+from civic_briefs.providers.storage import check_user_id
 from civic_briefs.settings import get_settings
 from tasks.artifacts import create_brief_artifacts
 from tasks.audio import join_audio, render_segment
@@ -50,9 +51,11 @@ def generate_brief(
     log = get_run_logger()
     settings = get_settings()
     day = brief_date or _today()
+    # A day of slack: for listeners east of UTC, tomorrow has already begun.
     if day > _today() + dt.timedelta(days=1):
-        raise ValueError(f"brief_date {day} is in the future: briefs are made for today (UTC) or earlier")
-    # Bad ad-hoc input is refused before anything is looked at or written.
+        raise ValueError(f"brief_date {day} is more than a day ahead of today (UTC)")
+    # Bad input is refused before anything is looked at, paid for or written.
+    check_user_id(user_id)
     if policy_interests:
         policy_interests = validate_interests(policy_interests)
     user = db.run_with_reconnect(lambda conn: repo.get_user(conn, user_id))
@@ -77,11 +80,8 @@ def generate_brief(
         # An ad-hoc run's interests are this brief's interests, in the opening too.
         return _make_brief(user.model_copy(update={"interests": interests}), interests, day, brief_type, providers, force)
     except Exception as exc:
-        if existing and existing["status"] == "published":
-            log.error("Remaking brief %s failed; the published one stays as it was", existing["id"])
-            raise
-        # The row tells operators and the app why there is no brief; the run still fails with the
-        # original error even if saving that row fails too.
+        # The row tells operators and the app why there is no brief (a published one is kept as it
+        # is); the run still fails with the original error even if saving that row fails too.
         try:
             record_outcome(user_id, brief_type, day, interests, "failed", f"{type(exc).__name__}: {exc}")
         except Exception as save_error:
@@ -97,7 +97,8 @@ def _make_brief(user, interests, day, brief_type, providers, force: bool = False
     # A forced remake selects afresh (bills imported since count); a resumed run reuses its selection.
     selection = select_bills.with_options(refresh_cache=force)(user.id, interests, day, brief_type)
     news_futures = {i: fetch_news.submit(i, day, providers.news) for i in interests}
-    news_by_interest = news.news_for_brief({i: f.result() for i, f in news_futures.items()}, settings.news_per_brief)
+    news_by_interest = news.news_for_brief({i: _news_or_none(f, i) for i, f in news_futures.items()},
+                                           settings.news_per_brief)
     all_news = news.unique_items(news_by_interest)
     log.info("Selected %d bills (%d top stories) and %d news items in %.1f s",
              len(selection.items), len(selection.top_stories), len(all_news), time.monotonic() - started)
@@ -133,3 +134,13 @@ def _make_brief(user, interests, day, brief_type, providers, force: bool = False
     log.info("Published %s (%.1f s) at %s in %.1f s total", published.id, audio.duration_seconds,
              published.audio_url, time.monotonic() - started)
     return published
+
+
+def _news_or_none(future, interest: str) -> list:
+    """News is optional: an interest whose fetch failed (after its retries) brings none."""
+    try:
+        return future.result()
+    except Exception as exc:
+        get_run_logger().warning("No news for %s: the fetch failed (%s: %s); the brief goes on without it",
+                                 interest, type(exc).__name__, exc)
+        return []

@@ -9,12 +9,14 @@ from prefect.context import TaskRunContext
 
 from civic_briefs.models import NewsItem
 from civic_briefs.providers import registry
+from civic_briefs.settings import get_settings
 from tasks.limits import slot_for
 from tasks.policy import RETRY_OPTIONS, content_hash, shared_cache
 
 
 def _news_key(context: TaskRunContext, p: dict) -> str:
-    return "fetch-news-" + content_hash(p["interest"], p["brief_date"], p["source_name"])
+    # How many items are asked for is part of the answer.
+    return "fetch-news-" + content_hash(p["interest"], p["brief_date"], p["source_name"], get_settings().news_per_interest)
 
 
 @task(

@@ -14,9 +14,11 @@ from prefect.locking.filesystem import FileSystemLockManager
 from prefect.settings import get_current_settings
 from prefect.tasks import exponential_backoff
 
+from civic_briefs.audio import AudioError
 from civic_briefs.interests import UnknownInterestError
 from civic_briefs.providers.base import ProviderError
 from civic_briefs.providers.registry import ConfigurationError
+from civic_briefs.providers.storage import UnsafeKeyError
 from civic_briefs.repo import UnknownUserError
 
 # Three retries waiting about 2, 4 and 8 s, each spread by up to +/-50 % so that many briefs
@@ -25,9 +27,9 @@ RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)
 RETRY_JITTER = 0.5
 
-# Bad input and bad data (an unknown interest, an unsafe user id, a file that is not MP3) fail the
-# same way on every try.
-PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError, ValueError)
+# Bad input and bad data (an unknown interest, an unsafe user id, audio that is not MP3) fail the
+# same way on every try. Not ValueError as a whole: libsql raises it for "database is locked" too.
+PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError, UnsafeKeyError, AudioError)
 
 
 def is_retryable(exc: BaseException | None) -> bool:
@@ -76,8 +78,9 @@ def content_hash(*parts: Any) -> str:
 
 
 # A shared step that holds its lock longer than this is taken to have died with its process (a
-# killed worker, an out-of-memory kill): the lock expires and another run may do the work.
-SHARED_LOCK_HOLD_SECONDS = 15 * 60
+# killed worker, an out-of-memory kill): the lock expires and another run may do the work. The
+# hold includes waiting for a provider's concurrency slot, so it is generous.
+SHARED_LOCK_HOLD_SECONDS = 60 * 60
 
 
 class ExpiringFileLockManager(FileSystemLockManager):

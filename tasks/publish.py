@@ -20,10 +20,12 @@ from tasks.policy import RETRY_OPTIONS
 def publish_brief(user_id: str, brief_type: BriefType, brief_date: dt.date, interests: list[str], script: Script,
                   audio: BriefAudio, selection: BillSelection, news: list[NewsItem], costs: dict[str, Any]) -> PublishedBrief:
     settings = get_settings()
-    storage = registry.audio_storage(settings)
-    return db.run_with_reconnect(lambda conn: publishing.publish(
-        conn, storage, user_id=user_id, brief_type=brief_type, brief_date=brief_date, interests=interests,
-        script=script, audio=audio, selection=selection, news=news, costs=costs, key_prefix=settings.s3_prefix,
+    # Upload first, outside any database connection (an idle remote stream would expire meanwhile).
+    url = publishing.store_audio(registry.audio_storage(settings), settings.s3_prefix, user_id, brief_type,
+                                 brief_date, audio.mp3)
+    return db.run_with_reconnect(lambda conn: publishing.save_published(
+        conn, user_id=user_id, brief_type=brief_type, brief_date=brief_date, interests=interests,
+        script=script, audio=audio, audio_url=url, selection=selection, news=news, costs=costs,
     ))
 
 

@@ -16,8 +16,9 @@ from tasks.policy import RETRY_OPTIONS, content_hash
 
 def _selection_key(context: TaskRunContext, p: dict[str, Any]) -> str:
     # The same user, interests (in order: they take turns) and day in the same database select the same bills.
-    return "select-" + content_hash(get_settings().database_url, p["user_id"], list(p["interests"]),
-                                    p["brief_date"], p["brief_type"])
+    s = get_settings()
+    return "select-" + content_hash(s.database_url, p["user_id"], list(p["interests"]), p["brief_date"], p["brief_type"],
+                                    s.top_stories, s.quick_hits, s.dedup_days)
 
 
 @task(

@@ -13,10 +13,13 @@ os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_SESSION_TMP / "results")
 os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
-# No developer key or .env may turn a test into a call to a paid service.
+# No developer key or .env may turn a test into a call to a paid service, and no test writes to
+# the checkout's own database or audio folder.
 for _name in list(os.environ):
     if _name.startswith("BRIEFS_"):
         del os.environ[_name]
+os.environ["BRIEFS_DATABASE_URL"] = str(_SESSION_TMP / "default.db")
+os.environ["BRIEFS_STORAGE_PATH"] = str(_SESSION_TMP / "default-audio")
 
 import pytest  # noqa: E402
 

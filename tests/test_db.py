@@ -63,7 +63,7 @@ def test_save_brief_is_all_or_nothing(conn):
     row = {"id": "u1:daily:2026-11-30", "user_id": "u1", "brief_type": "daily", "brief_date": "2026-11-30",
            "status": "published"}
     # The bill does not exist: the foreign key fails, and the brief row must not stay behind.
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="FOREIGN KEY"):
         repo.save_brief(conn, row, [("117-hr-999", "top_story")])
     assert conn.execute("SELECT count(*) FROM briefs").fetchall() == [(0,)]
 

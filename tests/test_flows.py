@@ -145,11 +145,38 @@ def test_unknown_user_fails_with_a_clear_error(seeded):
         state.result()
 
 
-def test_a_failed_remake_keeps_the_published_brief(seeded):
+def test_a_remake_that_fails_or_finds_nothing_keeps_the_published_brief(seeded, settings_env, monkeypatch):
+    from civic_briefs.providers import registry
+    from civic_briefs.providers.base import PermanentProviderError
+
     day = dt.date(2026, 3, 5)
     first = generate_brief(user_id="james", brief_date=day)
-    failed = generate_brief(user_id="james", brief_date=day, force=True, policy_interests=["astrology"], return_state=True)
-    assert failed.is_failed()
+    assert first.status == "published"
+
+    class RefusingStorage:
+        name = "refusing"
+
+        def put(self, key, mp3):
+            raise PermanentProviderError("403 AccessDenied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "_build_audio_storage", lambda settings: RefusingStorage())
+        settings_env()  # a new settings object: the registry builds its providers again
+        failed = generate_brief(user_id="james", brief_date=day, force=True, return_state=True)
+    assert failed.is_failed() and "AccessDenied" in failed.message
+    settings_env()
+
+    # Every defense bill heard the day before: a forced remake today finds nothing new to say.
+    with db.connection() as conn:
+        defense = [r[0] for r in conn.execute(
+            "SELECT id FROM bills WHERE policy_area = 'Armed Forces and National Security'").fetchall()]
+        yesterday = day - dt.timedelta(days=1)
+        repo.save_brief(conn, {"id": repo.brief_id("james", "daily", yesterday), "user_id": "james", "brief_type": "daily",
+                               "brief_date": str(yesterday), "status": "published"},
+                        [(bill_id, "top_story") for bill_id in defense])
+    kept = generate_brief(user_id="james", brief_date=day, force=True, policy_interests=["defense"])
+    assert kept.status == "published" and not kept.made_now and kept.audio_url == first.audio_url
+
     with db.connection() as conn:
         row = repo.get_brief(conn, "james", "daily", day)
     assert row["status"] == "published" and row["audio_url"] == first.audio_url and row["error"] is None
@@ -187,3 +214,22 @@ def test_import_bills_flow_reports_bad_files_and_imports_the_rest(settings_env, 
     (tmp_path / "empty").mkdir()
     empty = import_bills(paths=[str(tmp_path / "empty")], return_state=True)
     assert empty.is_failed() and empty.message.startswith("No BILLSTATUS XML files found in")
+
+
+def test_news_that_cannot_be_fetched_does_not_stop_the_brief(seeded, settings_env, monkeypatch, caplog):
+    from civic_briefs.providers import registry
+    from civic_briefs.providers.base import PermanentProviderError
+
+    class DownNews:
+        name = "down-news"
+
+        def fetch(self, interest, brief_date):
+            raise PermanentProviderError("401 invalid subscription token")
+
+    monkeypatch.setattr(registry, "_build_news_source", lambda settings: DownNews())
+    settings_env()
+    brief = generate_brief(user_id="priya", brief_date=dt.date(2026, 3, 7))
+    assert brief.status == "published" and brief.made_now
+    with db.connection() as conn:
+        assert repo.get_brief(conn, "priya", "daily", dt.date(2026, 3, 7))["news"] == []
+    assert "No news for climate: the fetch failed (PermanentProviderError: 401 invalid subscription token)" in caplog.text

@@ -8,8 +8,10 @@ import time
 import pytest
 from prefect import flow, task
 
+from civic_briefs.audio import AudioError
 from civic_briefs.interests import UnknownInterestError
 from civic_briefs.providers.base import PermanentProviderError, ProviderError
+from civic_briefs.providers.storage import UnsafeKeyError
 from tasks.policy import RETRY_OPTIONS, SHARED_LOCK_HOLD_SECONDS, ExpiringFileLockManager, is_retryable
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -36,7 +38,10 @@ def attempts_until_done(error: Exception) -> int:
 def test_errors_that_cannot_succeed_fail_at_once_and_others_are_retried():
     assert attempts_until_done(PermanentProviderError("401 invalid x-api-key")) == 1
     assert attempts_until_done(UnknownInterestError(["astrology"])) == 1
-    assert attempts_until_done(ValueError("not an MP3")) == 1
+    assert attempts_until_done(AudioError("not an MP3")) == 1
+    assert attempts_until_done(UnsafeKeyError("Unsafe user id '../x'")) == 1
+    # libsql raises plain ValueError for a locked database: that one is worth another try.
+    assert attempts_until_done(ValueError("database is locked")) == 3
     assert attempts_until_done(ProviderError("529 overloaded")) == 3
     assert attempts_until_done(ConnectionResetError("reset by peer")) == 3
     assert not is_retryable(ProviderError("no MP3", retryable=False)) and is_retryable(None)
@@ -47,7 +52,13 @@ def test_shared_locks_expire_so_a_crashed_holder_cannot_block_later_runs(tmp_pat
     assert manager.acquire_lock("segment-key", holder="run-that-will-crash")
     info = json.loads((tmp_path / "segment-key.lock").read_text())
     assert info["holder"] == "run-that-will-crash" and info["expiration"] is not None
-    assert SHARED_LOCK_HOLD_SECONDS == 900
+    assert SHARED_LOCK_HOLD_SECONDS == 3600
+    # The shared steps use it.
+    from tasks.audio import render_segment
+    from tasks.script import write_story
+    for step in (render_segment, write_story):
+        assert isinstance(step.cache_policy.lock_manager, ExpiringFileLockManager)
+        assert str(getattr(step.cache_policy.isolation_level, "value", step.cache_policy.isolation_level)) == "SERIALIZABLE"
     # A lock whose time is up is free for the next run.
     assert manager.acquire_lock("short", holder="a", hold_timeout=0.01)
 

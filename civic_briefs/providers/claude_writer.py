@@ -51,6 +51,8 @@ from civic_briefs.providers.base import PermanentProviderError, ProviderError, S
 from civic_briefs.settings import Settings
 
 log = logging.getLogger(__name__)
+# The version of the instructions below; it is part of the writer's name and so of every cache key.
+PROMPT_VERSION = 1
 
 _MILLION = Decimal(1_000_000)
 # Above this, the SDK refuses a non-streaming request before sending it (it would take > 10 minutes).
@@ -295,7 +297,8 @@ class ClaudeWriter:
         self._client = client
         self.settings = settings
         self.model = settings.claude_model
-        self.name = f"claude:{self.model}:{settings.host_a_name}/{settings.host_b_name}"
+        # Part of every cache key: change PROMPT_VERSION when the instructions change.
+        self.name = f"claude:{self.model}:prompt-v{PROMPT_VERSION}:max{settings.claude_max_tokens}:{settings.host_a_name}/{settings.host_b_name}"
         self._system = [{"type": "text", "text": _system_prompt(settings.host_a_name, settings.host_b_name),
                          "cache_control": {"type": "ephemeral"}}]
 

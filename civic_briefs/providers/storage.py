@@ -79,17 +79,26 @@ def _show(value: object, limit: int = 60) -> str:
     return text
 
 
+class UnsafeKeyError(ValueError):
+    """A user id, prefix or key that could escape its place in storage; bad input, never retried."""
+
+
+def check_user_id(user_id: str) -> None:
+    """Raise UnsafeKeyError unless ``user_id`` can name a storage key (see ``safe_key``)."""
+    _check_user_id(user_id)
+
+
 def _check_user_id(user_id: str) -> None:
     if not isinstance(user_id, str):
         raise TypeError(f"user id must be a str, got {type(user_id).__name__}: {_show(user_id)}")
     if not user_id:
-        raise ValueError("Unsafe user id '': it is empty")
+        raise UnsafeKeyError("Unsafe user id '': it is empty")
     if len(user_id) > MAX_USER_ID_LENGTH:
-        raise ValueError(
+        raise UnsafeKeyError(
             f"Unsafe user id {_show(user_id)}: longer than {MAX_USER_ID_LENGTH} characters"
         )
     if not _USER_ID_RE.fullmatch(user_id):
-        raise ValueError(
+        raise UnsafeKeyError(
             f"Unsafe user id {_show(user_id)}: use 1-{MAX_USER_ID_LENGTH} ASCII letters, digits, "
             "'-', '_' or '.', starting with a letter or digit and not ending with '.'"
         )
@@ -104,7 +113,7 @@ def _normalize_prefix(prefix: str) -> str:
         return ""
     for segment in stripped.split("/"):
         if segment in ("", ".", "..") or not _PREFIX_SEGMENT_RE.fullmatch(segment):
-            raise ValueError(
+            raise UnsafeKeyError(
                 f"Unsafe key prefix {_show(prefix)}: use '/'-separated parts of ASCII letters, "
                 "digits, '-', '_' or '.', with no empty, '.' or '..' parts"
             )
@@ -152,7 +161,7 @@ def _check_key(key: str) -> list[str]:
             problem = "it has an empty, '.' or '..' part"
         else:
             return parts
-    raise ValueError(f"Unsafe storage key {_show(key)}: {problem}")
+    raise UnsafeKeyError(f"Unsafe storage key {_show(key)}: {problem}")
 
 
 def _as_bytes(mp3: bytes) -> bytes:
@@ -188,7 +197,7 @@ class LocalStorage:
         target = self.folder.joinpath(*parts)
         resolved = target.resolve()
         if resolved == self.folder or not resolved.is_relative_to(self.folder):
-            raise ValueError(f"Unsafe storage key {_show(key)}: it resolves outside {self.folder}")
+            raise UnsafeKeyError(f"Unsafe storage key {_show(key)}: it resolves outside {self.folder}")
         return target
 
     def url_for(self, key: str) -> str:
