@@ -7,6 +7,8 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# CI and many sandboxes run as root; pip's warning about it is noise here (older pips ignore this).
+export PIP_ROOT_USER_ACTION := ignore
 
 .PHONY: install demo test serve stop clean
 

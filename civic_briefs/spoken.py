@@ -95,6 +95,10 @@ def status_phrase(status: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+# A full stop after these is not the end of a sentence ("the U.S. Parole Commission").
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:[A-Z]\.)+|\b(?:No|Nos|Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Co|Corp|Dept|Gov|Sen|Rep|Sec|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|"
+    r"Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.)$")
 
 
 def sentences(text: str) -> list[str]:
@@ -102,6 +106,11 @@ def sentences(text: str) -> list[str]:
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text or ""):
         paragraph = " ".join(paragraph.replace("- ", "").split())
-        if paragraph:
-            out.extend(s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip())
+        pieces: list[str] = []
+        for piece in (s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()):
+            if pieces and _ABBREVIATION.search(pieces[-1]):
+                pieces[-1] = f"{pieces[-1]} {piece}"
+            else:
+                pieces.append(piece)
+        out.extend(pieces)
     return out

@@ -85,3 +85,14 @@ def test_script_order_digest_and_shared_costs():
     # H.R. 1's story (0.40) is shared by two briefs; H.R. 2's (0.10) only by "a".
     assert settled["a"]["shared_dollars"] == "0.300000" and settled["a"]["total_dollars"] == "0.340000"
     assert settled["b"]["shared_dollars"] == "0.200000"
+
+
+def test_hosts_take_turns_and_abbreviations_do_not_break_sentences():
+    bill = make_bill(11, status="enacted", summary=(
+        "This bill extends the U.S. Parole Commission for a year. It also renames a post office. "
+        "It funds Dr. Smith's clinic."))
+    for section in ("top_story", "quick_hit"):
+        lines = OfflineWriter().write_story(bill, section, DAY, "daily").lines
+        assert all(a.speaker != b.speaker for a, b in zip(lines, lines[1:])), [(x.speaker, x.text) for x in lines]
+    text = " ".join(line.text for line in OfflineWriter().write_story(bill, "top_story", DAY, "daily").lines)
+    assert "the U.S. Parole Commission for a year" in text and "Right, and it also renames a post office" in text

@@ -105,10 +105,13 @@ class OfflineWriter:
                                   + ("" if len(about) == half + 1 else " " + " ".join(about[half + 1:]))))
         else:
             lines.append(Line(speaker="A", text="The record has no summary yet, so we'll stick to the title and the actions."))
+        # Whoever did not just speak asks; the hosts keep taking turns.
+        asker = "A" if lines[-1].speaker == "B" else "B"
+        answerer = "B" if asker == "A" else "A"
         lines += [
-            Line(speaker="B", text="Where does it stand now?"),
-            Line(speaker="A", text=f"The latest action came on {spoken_date(bill.latest_action_date)}: {latest}."),
-            Line(speaker="B", text=_closing_remark(bill, brief_date)),
+            Line(speaker=asker, text="Where does it stand now?"),
+            Line(speaker=answerer, text=f"The latest action came on {spoken_date(bill.latest_action_date)}: {latest}."),
+            Line(speaker=asker, text=_closing_remark(bill, brief_date)),
         ]
         return lines
 
