@@ -11,6 +11,18 @@ from civic_briefs.providers.base import AudioStorage
 from civic_briefs.providers.storage import safe_key
 
 
+def brief_from_row(row: dict[str, Any], **changes: Any) -> PublishedBrief:
+    """A ``PublishedBrief`` for a stored brief (a row from ``repo.get_brief``), returned untouched:
+    ``made_now`` is False."""
+    values = dict(
+        id=row["id"], user_id=row["user_id"], brief_type=row["brief_type"],
+        brief_date=dt.date.fromisoformat(row["brief_date"]), status=row["status"], headline=row["headline"],
+        audio_url=row["audio_url"], duration_seconds=row["duration_seconds"],
+        bills_covered=[b["bill_id"] for b in row["bills"]], error=row["error"], made_now=False,
+    )
+    return PublishedBrief(**{**values, **changes})
+
+
 def store_audio(storage: AudioStorage, key_prefix: str, user_id: str, brief_type: BriefType,
                 brief_date: dt.date, mp3: bytes) -> str:
     """Upload the MP3 under ``{prefix}/{user}/{type}/{date}.mp3``; returns its URL."""
@@ -61,11 +73,7 @@ def record_outcome(conn: Any, *, user_id: str, brief_type: BriefType, brief_date
         "status": status, "policy_interests": interests, "error": reason,
     }, [], keep_published=True)
     if not written:
-        kept = repo.get_brief(conn, user_id, brief_type, brief_date)
-        return PublishedBrief(
-            id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date, status="published",
-            headline=kept["headline"], audio_url=kept["audio_url"], duration_seconds=kept["duration_seconds"],
-            bills_covered=[b["bill_id"] for b in kept["bills"]], made_now=False,
-            error=f"kept the published brief; this run: {status}: {reason}")
+        return brief_from_row(repo.get_brief(conn, user_id, brief_type, brief_date),
+                              error=f"kept the published brief; this run: {status}: {reason}")
     return PublishedBrief(id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date,
                           status=status, error=reason)  # type: ignore[arg-type]

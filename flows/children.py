@@ -1,7 +1,7 @@
 """How ``daily_briefs`` runs its children: in this process, or as runs of the ``generate-brief``
 deployment that any worker of its pool picks up.
 
-Each way returns one row per user: ``{user, status, headline, duration_s, error, flow_run}``.
+Each way returns one row per user: ``{user, status, made_now, headline, duration_s, error, flow_run}``.
 """
 
 from __future__ import annotations

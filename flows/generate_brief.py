@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from civic_briefs import briefing, db, news, repo
+from civic_briefs import briefing, db, news, publishing, repo
 from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.providers import registry
@@ -66,11 +66,7 @@ def generate_brief(
             log.warning("The existing brief is for interests %s, not %s: pass force=True to make it again "
                         "(it replaces this user's %s brief for %s)", existing["policy_interests"], policy_interests,
                         brief_type, day)
-        return PublishedBrief(
-            id=existing["id"], user_id=user_id, brief_type=brief_type, brief_date=day, status=existing["status"],
-            headline=existing["headline"], audio_url=existing["audio_url"], duration_seconds=existing["duration_seconds"],
-            bills_covered=[b["bill_id"] for b in existing["bills"]], error=existing["error"], made_now=False,
-        )
+        return publishing.brief_from_row(existing)
     interests = policy_interests or user.interests
     try:
         interests = validate_interests(interests)
