@@ -6,10 +6,11 @@ Pure functions over the pipeline's models; no I/O.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+
+from pydantic import BaseModel, Field
 
 from civic_briefs.interests import INTEREST_NAMES
-from civic_briefs.models import BillSelection, RenderedSegment, Script, Segment, Usage
+from civic_briefs.models import BillSelection, Script, Segment, SegmentKind, Usage
 
 
 def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment], close: Segment,
@@ -29,7 +30,7 @@ def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment
     if quick:
         parts.append("## Quick hits\n" + "\n".join(s.digest for s in quick))
     for segment in news:
-        interest = segment.key.split(":")[1]
+        interest = segment.interest or ""
         parts.append(f"## In the news: {INTEREST_NAMES.get(interest, interest)}\n{segment.digest}")
     return Script(
         headline=headline,
@@ -40,66 +41,42 @@ def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment
     )
 
 
-def _usage_dict(usage: Usage) -> dict[str, Any]:
-    data = usage.model_dump()
-    data["dollars"] = str(usage.dollars)
-    return data
+class SegmentCost(BaseModel):
+    """What one segment of a brief cost: writing and rendering it, and this brief's share of it."""
+
+    key: str = Field(description="The segment's content key in the segment store.")
+    kind: SegmentKind
+    shared: bool
+    listeners: int = Field(default=1, description="Briefs of the day that use this segment.")
+    made_now: bool = Field(description="Paid for by this run (False: taken from the segment store).")
+    script: Usage = Field(default_factory=Usage)
+    speech: Usage = Field(default_factory=Usage)
+
+    @property
+    def full_dollars(self) -> Decimal:
+        return self.script.dollars + self.speech.dollars
+
+    @property
+    def charged_dollars(self) -> Decimal:
+        """A shared segment costs each of its listeners an equal share."""
+        return self.full_dollars / max(1, self.listeners) if self.shared else self.full_dollars
 
 
-def brief_costs(script: Script, rendered: list[RenderedSegment]) -> dict[str, Any]:
-    """Costs of one brief, as stored in ``briefs.costs``.
+class BriefCosts(BaseModel):
+    """What a brief cost, as stored in ``briefs.costs``: its segments, and its share of the
+    shared ones (each shared segment's cost divided by the day's briefs that use it)."""
 
-    Shape: ``{"script": Usage, "speech": Usage, "segments": {key: {"shared", "script_dollars",
-    "speech_dollars"}}, "personal_dollars", "shared_dollars", "total_dollars"}`` with dollars as
-    decimal strings. Shared segments are listed at full cost here; ``settle_shared_costs`` later
-    charges each brief its share (cost divided by the briefs that used the segment that day).
-    """
-    speech_by_key = {r.key: r.usage for r in rendered}
-    segments: dict[str, dict[str, Any]] = {}
-    script_usage, speech_usage = Usage(), Usage()
-    for segment in script.segments:
-        speech = speech_by_key.get(segment.key, Usage())
-        script_usage += segment.usage
-        speech_usage += speech
-        segments[segment.key] = {
-            "shared": segment.shared,
-            "script_dollars": str(segment.usage.dollars),
-            "speech_dollars": str(speech.dollars),
-        }
-    personal = sum((Decimal(v["script_dollars"]) + Decimal(v["speech_dollars"])
-                    for v in segments.values() if not v["shared"]), Decimal("0"))
-    shared = sum((Decimal(v["script_dollars"]) + Decimal(v["speech_dollars"])
-                  for v in segments.values() if v["shared"]), Decimal("0"))
-    return {
-        "script": _usage_dict(script_usage),
-        "speech": _usage_dict(speech_usage),
-        "segments": segments,
-        "personal_dollars": str(personal),
-        "shared_dollars": str(shared),
-        "total_dollars": str(personal + shared),
-    }
+    segments: list[SegmentCost] = Field(default_factory=list)
+    script: Usage = Field(default_factory=Usage, description="Full cost of writing its segments.")
+    speech: Usage = Field(default_factory=Usage, description="Full cost of rendering its segments.")
+    personal_dollars: Decimal = Decimal("0")
+    shared_dollars: Decimal = Field(default=Decimal("0"), description="This brief's share of its shared segments.")
+    total_dollars: Decimal = Decimal("0")
 
-
-def settle_shared_costs(costs_by_brief: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Charge each brief its share of the shared segments it used.
-
-    ``costs_by_brief`` maps brief id to its ``costs`` (as from ``brief_costs``) for one day's briefs.
-    Returns new costs with ``shared_dollars`` = sum over shared segments of cost / number of briefs
-    that used it, and ``total_dollars`` updated.
-    """
-    users_of: dict[str, int] = {}
-    for costs in costs_by_brief.values():
-        for key, seg in costs.get("segments", {}).items():
-            if seg["shared"]:
-                users_of[key] = users_of.get(key, 0) + 1
-    settled = {}
-    for brief_id, costs in costs_by_brief.items():
-        share = Decimal("0")
-        for key, seg in costs.get("segments", {}).items():
-            if seg["shared"]:
-                share += (Decimal(seg["script_dollars"]) + Decimal(seg["speech_dollars"])) / users_of[key]
-        share = share.quantize(Decimal("0.000001"))
-        settled[brief_id] = {**costs, "shared_dollars": str(share),
-                             "total_dollars": str(Decimal(costs.get("personal_dollars", "0")) + share),
-                             "shared_segment_users": {k: users_of[k] for k in costs.get("segments", {}) if k in users_of}}
-    return settled
+    @classmethod
+    def of(cls, segments: list[SegmentCost]) -> BriefCosts:
+        personal = sum((s.full_dollars for s in segments if not s.shared), Decimal("0"))
+        shared = sum((s.charged_dollars for s in segments if s.shared), Decimal("0")).quantize(Decimal("0.000001"))
+        return cls(segments=segments, script=sum((s.script for s in segments), Usage()),
+                   speech=sum((s.speech for s in segments), Usage()), personal_dollars=personal,
+                   shared_dollars=shared, total_dollars=personal + shared)

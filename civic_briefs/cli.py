@@ -71,9 +71,7 @@ def _limits_for_embedded_api() -> None:
     from prefect.settings import get_current_settings
 
     from civic_briefs.providers import registry
-    from tasks.limits import limits_needed
-
-    if not get_current_settings().api.url and limits_needed(registry.chosen_names()):
+    if not get_current_settings().api.url and registry.providers().limits():
         for what, outcome in prefect_setup.setup_prefect(work_pool=False).items():
             console.print(f"Embedded Prefect API: {what}: {outcome}")
 
@@ -131,6 +129,12 @@ def _local_path(url: str | None) -> str:
     return url
 
 
+def segment_counts(costs: list[dict]) -> tuple[int, int]:
+    """(distinct segments the briefs used that were made now, segments used by the briefs)."""
+    segments = [s for c in costs for s in c.get("segments", [])]
+    return len({s["key"] for s in segments if s.get("made_now")}), len(segments)
+
+
 @app.command("demo")
 def demo_command() -> None:
     """Try it out: database, sample bills, demo users, one daily run, a table of the briefs.
@@ -138,8 +142,6 @@ def demo_command() -> None:
     The sample fills in bills the database lacks; the demo users are added to the database in
     BRIEFS_DATABASE_URL, so point it elsewhere on an operator's checkout."""
     from civic_briefs import importer
-    from civic_briefs.segments_report import segment_counts
-
     started = time.monotonic()
     db.init_db()
     with db.connection() as conn:
@@ -154,14 +156,15 @@ def demo_command() -> None:
 
     day = dt.datetime.now(dt.UTC).date()
     _limits_for_embedded_api()
-    flow_started = dt.datetime.now(dt.UTC)
+    flow_started = repo.now_iso()
     state = daily_briefs(brief_date=day, return_state=True)
     with db.connection() as conn:
         rows = repo.list_briefs(conn, day)
     console.print(briefs_table(rows))
-    rendered, used = segment_counts(flow_started, [json.loads(r["costs"] or "{}") for r in rows if r["status"] == "published"])
-    console.print(f"Segments: {used} used by the briefs, {rendered} rendered in this run "
-                  f"(shared segments are rendered once a day; a rerun renders none).")
+    made, used = segment_counts([json.loads(r["costs"] or "{}") for r in rows
+                                  if r["status"] == "published" and r["updated_at"] >= flow_started])
+    console.print(f"Segments: {used} used by the briefs, {made} of them made by this run "
+                  f"(shared segments are made once a day; a rerun makes none).")
     console.print(f"daily-briefs ended {state.type.value} in {time.monotonic() - started:.0f} s: {state.message or ''}")
     if not state.is_completed():
         raise typer.Exit(1)

@@ -162,6 +162,8 @@ class Segment(BaseModel):
     lines: list[Line]
     digest: str = Field(default="", description="Markdown contributed to the brief's digest.")
     bill_ids: list[str] = Field(default_factory=list)
+    section: Section | None = Field(default=None, description="Stories: top_story or quick_hit.")
+    interest: str | None = Field(default=None, description="News segments: the interest id.")
     headline: str | None = Field(default=None, description="Stories: a one-line headline for the bill; openings: the brief's headline.")
     title: str | None = Field(default=None, description="Openings carry the brief's title.")
     usage: Usage = Field(default_factory=Usage)

@@ -8,6 +8,10 @@ a bounded number of items by leaving out whole interests.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from civic_briefs.models import NewsItem
@@ -56,3 +60,30 @@ def unique_items(news_by_interest: dict[str, list[NewsItem]]) -> list[NewsItem]:
                 seen.add(key)
                 out.append(item)
     return out
+
+
+def fetch_day_news(interests: list[str], brief_date: dt.date, source: Any, store: Any, per_interest: int,
+                   slot: Callable[[], AbstractContextManager[object]], log: Any) -> dict[str, list[NewsItem]]:
+    """Each interest's news for the day, fetched once and kept in the segment store: a day run
+    again, or an ad-hoc brief that day, hears the same news. A fetch that fails (after its
+    retries) leaves that interest without news; the briefs go on."""
+    from civic_briefs import keys
+    from civic_briefs.retrying import with_retries
+
+    found: dict[str, list[NewsItem]] = {}
+    for interest in dict.fromkeys(interests):
+        key = keys.news_fetch_key(interest, brief_date, source.name, per_interest)
+        items = store.news(key)
+        if items is None:
+            def fetch(i: str = interest) -> list[NewsItem]:
+                with slot():
+                    return source.fetch(i, brief_date)
+            try:
+                items = with_retries(fetch, f"news for {interest}")
+            except Exception as exc:  # noqa: BLE001 - news is optional
+                log.warning("No news for %s: the fetch failed (%s: %s); the briefs go on without it",
+                            interest, type(exc).__name__, exc)
+                continue
+            store.put_news(key, items)
+        found[interest] = items
+    return found

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from civic_briefs import repo
+from civic_briefs.briefing import BriefCosts
 from civic_briefs.models import BillSelection, BriefAudio, BriefType, NewsItem, PublishedBrief, Script
 from civic_briefs.providers.base import AudioStorage
 from civic_briefs.providers.storage import safe_key
@@ -41,7 +42,7 @@ def save_published(
     audio_url: str,
     selection: BillSelection,
     news: list[NewsItem],
-    costs: dict[str, Any],
+    costs: BriefCosts,
 ) -> PublishedBrief:
     """Save the ``briefs`` row and its ``brief_bills`` atomically. Raises if the save fails (and
     then the run fails): a brief is published only once its row is."""
@@ -52,7 +53,7 @@ def save_published(
         "status": "published", "headline": script.headline, "title": script.title,
         "transcript": script.transcript, "digest": script.digest, "audio_url": url,
         "duration_seconds": round(audio.duration_seconds, 3), "policy_interests": interests,
-        "news": [n.model_dump() for n in news], "costs": costs, "error": None,
+        "news": [n.model_dump() for n in news], "costs": costs.model_dump(mode="json"), "error": None,
     }, [(item.bill.id, item.section) for item in selection.items])
     return PublishedBrief(
         id=bid, user_id=user_id, brief_type=brief_type, brief_date=brief_date, status="published",

@@ -123,6 +123,28 @@ def recently_featured_bill_ids(conn: Any, user_id: str, since: dt.date, until: d
     return {r[0] for r in rows}
 
 
+def recently_featured_by_user(conn: Any, since: dt.date, until: dt.date, brief_type: BriefType) -> dict[str, set[str]]:
+    """For every user at once: bills in their published briefs dated ``since`` to ``until``
+    (inclusive), other than their ``brief_type`` brief dated ``until`` (the one being made)."""
+    rows = conn.execute(
+        "SELECT b.user_id, bb.bill_id FROM brief_bills bb JOIN briefs b ON b.id = bb.brief_id "
+        "WHERE b.brief_date >= ? AND b.brief_date <= ? AND b.status = 'published' "
+        "AND NOT (b.brief_type = ? AND b.brief_date = ?)",
+        (since.isoformat(), until.isoformat(), brief_type, until.isoformat()),
+    ).fetchall()
+    heard: dict[str, set[str]] = {}
+    for user_id, bill_id in rows:
+        heard.setdefault(user_id, set()).add(bill_id)
+    return heard
+
+
+def brief_statuses(conn: Any, brief_type: BriefType, brief_date: dt.date) -> dict[str, str]:
+    """user id -> status of their ``brief_type`` brief for ``brief_date``, for every user that has one."""
+    rows = conn.execute("SELECT user_id, status FROM briefs WHERE brief_type = ? AND brief_date = ?",
+                        (brief_type, brief_date.isoformat())).fetchall()
+    return {user_id: status for user_id, status in rows}
+
+
 def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.date) -> dict[str, Any] | None:
     """The brief row (JSON columns decoded, plus ``bills``: [{bill_id, section}]) or None."""
     rows = _rows(conn.execute("SELECT * FROM briefs WHERE id = ?", (brief_id(user_id, brief_type, brief_date),)))
@@ -196,3 +218,35 @@ def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
     except Exception:
         conn.rollback()
         raise
+
+
+# --- day plans ---------------------------------------------------------------------------------
+
+def get_day_plan(conn: Any, brief_type: BriefType, brief_date: dt.date) -> str | None:
+    """The stored plan (JSON of ``civic_briefs.plan.DayPlan``) of that day and type, or None."""
+    rows = conn.execute("SELECT plan FROM day_plans WHERE brief_type = ? AND brief_date = ?",
+                        (brief_type, brief_date.isoformat())).fetchall()
+    return rows[0][0] if rows else None
+
+
+def save_day_plan(conn: Any, brief_type: BriefType, brief_date: dt.date, plan_json: str) -> None:
+    stamp = now_iso()
+    try:
+        conn.execute(
+            "INSERT INTO day_plans (brief_type, brief_date, plan, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (brief_type, brief_date) DO UPDATE SET plan = excluded.plan, updated_at = excluded.updated_at",
+            (brief_type, brief_date.isoformat(), plan_json, stamp, stamp))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def prune_day_plans(conn: Any, before: dt.date) -> int:
+    try:
+        cursor = conn.execute("DELETE FROM day_plans WHERE brief_date < ?", (before.isoformat(),))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return cursor.rowcount if cursor.rowcount is not None else 0

@@ -66,32 +66,45 @@ def select_bills(
     top_stories: int = 3,
     quick_hits: int = 4,
 ) -> BillSelection:
-    """Select bills for ``user_id`` from the ``bills`` table.
+    """Select bills for one user from the ``bills`` table (see ``select_for_users``)."""
+    return select_for_users(conn, {user_id: interests}, brief_date, brief_type, dedup_days=dedup_days,
+                            top_stories=top_stories, quick_hits=quick_hits)[user_id]
+
+
+def select_for_users(
+    conn: Any,
+    interests_by_user: dict[str, list[str]],
+    brief_date: dt.date,
+    brief_type: BriefType = "daily",
+    *,
+    dedup_days: int = 30,
+    top_stories: int = 3,
+    quick_hits: int = 4,
+) -> dict[str, BillSelection]:
+    """Select every user's bills with two queries in all: the bills of every policy area asked
+    for, and every user's recently heard bills.
 
     Raises ``UnknownInterestError`` naming any interest id not in the taxonomy. Interests whose
     policy areas match no bill in the database are logged as a warning, not ignored silently.
     """
-    areas = policy_areas_for(interests)
-    bills = repo.bills_in_policy_areas(conn, areas)
-    present = {b.policy_area for b in bills}
-    for interest in interests:
-        if not present.intersection(INTEREST_POLICY_AREAS[interest]):
+    all_interests = list(dict.fromkeys(i for interests in interests_by_user.values() for i in interests))
+    bills = repo.bills_in_policy_areas(conn, policy_areas_for(all_interests))
+    # A bill whose latest action is after the brief's date did not exist yet for that brief.
+    bills = [b for b in bills if not (b.latest_action_date and b.latest_action_date > brief_date)]
+    by_interest: dict[str, list[Bill]] = {
+        interest: [b for b in bills if b.policy_area in INTEREST_POLICY_AREAS[interest]] for interest in all_interests}
+    for interest, matched in by_interest.items():
+        if not matched:
             log.warning("Interest %r matches no bill in the database (policy areas %s)",
                         interest, ", ".join(INTEREST_POLICY_AREAS[interest]))
-    since = brief_date - dt.timedelta(days=dedup_days)
-    recent = repo.recently_featured_bill_ids(conn, user_id, since, brief_date, exclude_brief_id=repo.brief_id(user_id, brief_type, brief_date))
-    candidates: dict[str, list[Bill]] = {interest: [] for interest in dict.fromkeys(interests)}
-    for bill in bills:
-        if bill.id in recent:
-            continue
-        if bill.latest_action_date and bill.latest_action_date > brief_date:
-            continue
-        for interest in candidates:
-            if bill.policy_area in INTEREST_POLICY_AREAS[interest]:
-                candidates[interest].append(bill)
-    picks = rank_bills(candidates, top_stories, quick_hits)
-    return BillSelection(
-        user_id=user_id,
-        interests=list(candidates),
-        items=[SelectedBill(bill=b, section=s, interest=i) for b, s, i in picks],
-    )
+    heard = repo.recently_featured_by_user(conn, brief_date - dt.timedelta(days=dedup_days), brief_date, brief_type)
+    selections = {}
+    for user_id, interests in interests_by_user.items():
+        recent = heard.get(user_id, set())
+        candidates = {interest: [b for b in by_interest[interest] if b.id not in recent]
+                      for interest in dict.fromkeys(interests)}
+        picks = rank_bills(candidates, top_stories, quick_hits)
+        selections[user_id] = BillSelection(
+            user_id=user_id, interests=list(candidates),
+            items=[SelectedBill(bill=b, section=s, interest=i) for b, s, i in picks])
+    return selections

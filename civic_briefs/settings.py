@@ -110,10 +110,22 @@ class Settings(BaseSettings):
     dedup_days: int = 30
     top_stories: int = 3
     quick_hits: int = 4
-    max_parallel_renders: int = 4
+
+    # The segment store: every piece of a brief (news, written and rendered segments) under its
+    # content key, so nothing is paid for twice. With storage "s3" it is the bucket (segments/).
+    segment_store_path: Path = DATA_DIR / "segments"
+    # Pieces and task results older than this are pruned by each day's run.
+    segment_retention_days: int = Field(default=7, ge=1)
+    # Claims on pieces being made: "auto" uses Redis when it answers at redis_url (holds across
+    # machines), lock files beside the segment store otherwise (one machine).
+    locks: Literal["auto", "redis", "file"] = "auto"
+    redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Prefect orchestration
-    max_concurrent_briefs: int = 4
+    # Briefs in progress at once (each carried from its segments to publishing by one thread).
+    max_concurrent_briefs: int = Field(default=32, ge=1, le=256)
+    # fan_out "deployment": how many make-briefs runs share the day's users.
+    fan_out_runs: int = Field(default=4, ge=1, le=64)
     # "in-process": daily_briefs runs each user's brief as a child flow inside its own process (the
     # embedded default); "deployment": each brief is a run of the generate-brief deployment, picked
     # up by any worker of the work pool (needs a Prefect server and workers: make serve).

@@ -1,4 +1,4 @@
-"""Step 6: Prefect artifacts for a published brief, under keys stable per user and date.
+"""Prefect artifacts for a published brief, under keys stable per user and date.
 
 - ``brief-<user>-<date>``: markdown with the headline, digest and script;
 - ``brief-audio-<user>-<date>``: a link to the MP3;
@@ -17,11 +17,11 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
-from civic_briefs.models import PublishedBrief, Script
+from civic_briefs.briefing import BriefCosts
+from civic_briefs.models import PublishedBrief, Script, Usage
 from civic_briefs.settings import get_settings
 
 
@@ -74,35 +74,31 @@ def brief_markdown(script: Script, published: PublishedBrief) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def cost_rows(costs: dict[str, Any]) -> list[dict[str, Any]]:
+def cost_rows(costs: BriefCosts) -> list[dict[str, Any]]:
     """One row per kind of usage, per segment, and the totals; dollars as decimal strings."""
-    def usage_row(item: str, usage: dict[str, Any]) -> dict[str, Any]:
-        return {"item": item, "shared": "", "requests": usage.get("requests", 0),
-                "input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0),
-                "characters": usage.get("characters", 0), "dollars": str(usage.get("dollars", "0"))}
+    def usage_row(item: str, usage: Usage) -> dict[str, Any]:
+        return {"item": item, "shared": "", "requests": usage.requests, "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens, "characters": usage.characters, "dollars": str(usage.dollars)}
 
-    def dollars_row(item: str, dollars: Any, shared: str = "") -> dict[str, Any]:
+    def dollars_row(item: str, dollars: Decimal, shared: str = "") -> dict[str, Any]:
         return {"item": item, "shared": shared, "requests": "", "input_tokens": "", "output_tokens": "",
                 "characters": "", "dollars": str(dollars)}
 
-    rows = [usage_row("script (all segments)", costs.get("script", {})),
-            usage_row("speech (all segments)", costs.get("speech", {}))]
-    for key, seg in costs.get("segments", {}).items():
-        total = Decimal(seg.get("script_dollars", "0")) + Decimal(seg.get("speech_dollars", "0"))
-        rows.append(dollars_row(f"segment {key}", total, "yes" if seg.get("shared") else "no"))
-    rows.append(dollars_row("personal segments", costs.get("personal_dollars", "0"), "no"))
-    rows.append(dollars_row("shared segments (full cost; each brief is charged its share at the end of the day)",
-                            costs.get("shared_dollars", "0"), "yes"))
-    rows.append(dollars_row("total", costs.get("total_dollars", "0")))
+    rows = [usage_row("script (all segments, full cost)", costs.script),
+            usage_row("speech (all segments, full cost)", costs.speech)]
+    for seg in costs.segments:
+        shared = f"yes, 1/{seg.listeners}" if seg.shared else "no"
+        made = "made now" if seg.made_now else "from the segment store"
+        rows.append(dollars_row(f"{seg.kind} {seg.key} ({made})", seg.charged_dollars.quantize(Decimal("0.000001")), shared))
+    rows.append(dollars_row("personal segments", costs.personal_dollars, "no"))
+    rows.append(dollars_row("this brief's share of its shared segments", costs.shared_dollars, "yes"))
+    rows.append(dollars_row("total", costs.total_dollars))
     return rows
 
 
-@task(name="brief-artifacts", task_run_name="brief-artifacts-{published.user_id}", cache_policy=NO_CACHE)
-def create_brief_artifacts(script: Script, published: PublishedBrief, costs: dict[str, Any]) -> dict[str, str]:
-    """Create (or add a version to) the brief's three artifacts; returns their keys.
-
-    The brief is already published: a failure here is logged and does not fail the brief.
-    """
+def create_brief_artifacts(script: Script, published: PublishedBrief, costs: BriefCosts) -> dict[str, str]:
+    """Create (or add a version to) the brief's three artifacts, on the run that made it; returns
+    their keys. The brief is already published: a failure here is logged and does not fail it."""
     keys = artifact_keys(published.user_id, published.brief_date, published.brief_type)
     label = f"{published.user_id}'s {published.brief_type} brief for {published.brief_date.isoformat()}"
     try:

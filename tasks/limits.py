@@ -1,8 +1,10 @@
-"""Which Prefect global concurrency limit guards a provider's requests.
+"""The Prefect global concurrency limits that guard the paid services' requests.
 
-The limits (``anthropic``, ``elevenlabs``, ``brave``) hold across every worker on every machine;
-they are created by ``civic-briefs setup-prefect``. ``strict=True`` makes a missing limit an error
-at the first request rather than a silent run with no limit. Offline providers take no slot.
+The limits (``anthropic``, ``elevenlabs``, and ``brave`` as a rate limit) hold across every worker on
+every machine; ``civic-briefs setup-prefect`` creates them. A provider says which limit it takes
+(``provider.limit``). ``strict=True`` makes a missing limit an error rather than a silent run with
+no limit. A slot's lease is short and renewed while held, so a killed process gives its slot back
+within about a minute.
 """
 
 from __future__ import annotations
@@ -15,46 +17,39 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency, rate_limit
 from prefect.exceptions import ObjectNotFound
 
-from civic_briefs.providers.registry import ConfigurationError, ProviderNames
+from civic_briefs.providers.registry import ConfigurationError
 
-_LIMIT_PREFIXES = {"claude": "anthropic", "elevenlabs": "elevenlabs", "brave": "brave"}
-
-
-def limits_needed(providers: ProviderNames) -> list[str]:
-    """Names of the global concurrency limits the chosen providers take (none for offline ones)."""
-    names = [providers.script, providers.speech, providers.news]
-    return [limit for prefix, limit in _LIMIT_PREFIXES.items() if any(n.startswith(prefix) for n in names)]
+# The shortest lease the Prefect API accepts.
+LEASE_SECONDS = 60
+RATE_LIMITS = {"brave"}
 
 
-def require_limits(providers: ProviderNames) -> None:
-    """Raise ConfigurationError naming every limit the providers need that the Prefect API lacks.
+def require_limits(limits: list[str]) -> dict[str, int]:
+    """The size of each named limit; ConfigurationError naming every one the Prefect API lacks.
 
-    Checked once at the start of a brief, so a missing limit fails the run at once with the fix,
-    instead of each paid request failing (and retrying) later.
+    Checked once at the start of a run, so a missing limit fails it at once with the fix, instead
+    of each paid request failing (and retrying) later.
     """
-    missing = []
+    sizes, missing = {}, []
     with get_client(sync_client=True) as client:
-        for name in limits_needed(providers):
+        for name in limits:
             try:
-                client.read_global_concurrency_limit_by_name(name)
+                sizes[name] = client.read_global_concurrency_limit_by_name(name).limit
             except ObjectNotFound:
                 missing.append(name)
     if missing:
         raise ConfigurationError(
             f"Global concurrency limit(s) {', '.join(missing)} missing on the Prefect API: "
             "run `civic-briefs setup-prefect` (make serve does) before using the real providers")
+    return sizes
 
 
-def slot_for(provider_name: str) -> Callable[[], AbstractContextManager[object]]:
-    """A factory of context managers to enter around each request of the named provider."""
-    if provider_name.startswith("claude"):
-        return lambda: concurrency("anthropic", occupy=1, strict=True)
-    if provider_name.startswith("elevenlabs"):
-        return lambda: concurrency("elevenlabs", occupy=1, strict=True)
-    if provider_name.startswith("brave"):
-        # A rate limit: slots decay at brave_requests_per_second, so requests are spaced out.
-        def brave_slot() -> AbstractContextManager[object]:
-            rate_limit("brave", occupy=1, strict=True)
+def slot_for(limit: str) -> Callable[[], AbstractContextManager[object]]:
+    """A factory of context managers, each holding one slot of ``limit`` while entered."""
+    if limit in RATE_LIMITS:
+        # A rate limit: slots decay at the configured rate, so requests are spaced out.
+        def spaced() -> AbstractContextManager[object]:
+            rate_limit(limit, occupy=1, strict=True)
             return contextlib.nullcontext()
-        return brave_slot
-    return contextlib.nullcontext
+        return spaced
+    return lambda: concurrency(limit, occupy=1, lease_duration=LEASE_SECONDS, strict=True)

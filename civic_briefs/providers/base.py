@@ -39,10 +39,12 @@ class ScriptWriter(Protocol):
     """Writes the segments of a brief as two-host dialogue.
 
     ``name`` identifies the writer and its model in cache keys (e.g. ``offline-v1`` or
-    ``claude:claude-sonnet-5-5``).
+    ``claude:claude-sonnet-5-5``). ``limit`` names the Prefect global concurrency limit its
+    requests take (``anthropic``), None for one that calls no service.
     """
 
     name: str
+    limit: str | None
 
     def write_story(self, bill: Bill, section: Section, brief_date: dt.date, brief_type: BriefType) -> Segment:
         """One bill's story segment; depends on nothing about any user."""
@@ -71,10 +73,11 @@ class RenderedPart(Protocol):
 class SpeechRenderer(Protocol):
     """Turns a list of (speaker, text) lines into MP3 bytes.
 
-    ``name`` identifies voices/model/format for cache keys.
+    ``name`` identifies voices/model/format for cache keys; ``limit`` as for ``ScriptWriter``.
     """
 
     name: str
+    limit: str | None
 
     def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str],
                     slot: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext) -> "RenderedPartResult":
@@ -99,6 +102,7 @@ class RenderedPartResult:
 @runtime_checkable
 class NewsSource(Protocol):
     name: str
+    limit: str | None
 
     def fetch(self, interest: str, brief_date: dt.date) -> list[NewsItem]:
         """Recent news for one interest; an empty list when there is none."""

@@ -84,6 +84,8 @@ class BraveNews:
     """Implements ``NewsSource`` with the Brave Search news endpoint; see the module docstring."""
 
     name = "brave-news"
+    # A rate limit (requests a second), not a count of requests in flight.
+    limit = "brave"
 
     def __init__(self, settings: Settings, *, client: httpx.Client | None = None, rate_limit_retries: int = 3,
                  max_reset_wait: float = 10.0, timeout: float = 15.0, sleep: Callable[[float], None] = time.sleep,

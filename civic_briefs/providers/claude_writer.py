@@ -298,6 +298,7 @@ class ClaudeWriter:
         self.settings = settings
         self.model = settings.claude_model
         # Part of every cache key: change PROMPT_VERSION when the instructions change.
+        self.limit = "anthropic"
         self.name = f"claude:{self.model}:prompt-v{PROMPT_VERSION}:max{settings.claude_max_tokens}:{settings.host_a_name}/{settings.host_b_name}"
         self._system = [{"type": "text", "text": _system_prompt(settings.host_a_name, settings.host_b_name),
                          "cache_control": {"type": "ephemeral"}}]
@@ -319,7 +320,7 @@ class ClaudeWriter:
         if not digest.startswith("- "):
             digest = "- " + digest.lstrip("-* ")
         return Segment(key=f"story:{bill.id}:{section}:{brief_date.isoformat()}:{brief_type}", kind="story",
-                       lines=self._lines(out.lines), digest=digest, bill_ids=[bill.id], usage=usage)
+                       lines=self._lines(out.lines), digest=digest, bill_ids=[bill.id], section=section, usage=usage)
 
     def write_news(self, interest: str, items: list[NewsItem], brief_date: dt.date, brief_type: BriefType) -> Segment:
         if not items:
@@ -336,7 +337,7 @@ class ClaudeWriter:
         out, usage = self._write(NewsOut, task, shape, allowed, what=f"news {interest}")
         digest = "\n".join(f"- [{i.title}]({i.url})" + (f" ({i.source})" if i.source else "") for i in items)
         return Segment(key=f"news:{interest}:{brief_date.isoformat()}:{brief_type}", kind="news",
-                       lines=self._lines(out.lines), digest=digest, usage=usage)
+                       lines=self._lines(out.lines), digest=digest, interest=interest, usage=usage)
 
     def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
                       brief_type: BriefType) -> Segment:

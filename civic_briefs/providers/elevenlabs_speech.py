@@ -120,6 +120,7 @@ class ElevenLabsSpeech:
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.max_part_chars = max_part_chars
         self._sleep = sleep
+        self.limit = "elevenlabs"
         self.name = (f"elevenlabs:{settings.elevenlabs_model}:{settings.voice_host_a}:{settings.voice_host_b}:"
                      f"{settings.elevenlabs_output_format}")
 

@@ -11,6 +11,7 @@ class NoNews:
     """Implements ``NewsSource``; always returns an empty list."""
 
     name = "offline-news"
+    limit = None
 
     def fetch(self, interest: str, brief_date: dt.date) -> list[NewsItem]:
         return []

@@ -95,6 +95,7 @@ class OfflineSpeech:
     def __init__(self, voices: dict[str, str] | None = None, pause_seconds: float = PAUSE_SECONDS):
         self.voices = dict(voices or VOICES)
         self.pause_seconds = pause_seconds
+        self.limit = None
         self.name = f"espeak-ng:{self.voices['A']}/{self.voices['B']}:{SAMPLE_RATE}:{BITRATE_KBPS}k"
 
     def render_part(self, lines: list[tuple[str, str]], previous_request_ids: list[str],

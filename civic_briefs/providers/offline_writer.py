@@ -57,6 +57,7 @@ class OfflineWriter:
     def __init__(self, host_a: str = "Alex", host_b: str = "Jordan"):
         self.host_a, self.host_b = host_a, host_b
         # Keys the script caches: other hosts' names make other scripts.
+        self.limit = None
         self.name = f"offline-writer-v1:{host_a}/{host_b}"
 
     def write_story(self, bill: Bill, section: Section, brief_date: dt.date, brief_type: BriefType) -> Segment:
@@ -81,7 +82,8 @@ class OfflineWriter:
             f"({bill.latest_action_date.isoformat() if bill.latest_action_date else 'n/a'}): {latest}."
         )
         headline = f"{bill.label}, the {title}, {status_phrase(bill.status)}"
-        return Segment(key=key, kind="story", lines=lines, digest=digest, bill_ids=[bill.id], headline=headline)
+        return Segment(key=key, kind="story", lines=lines, digest=digest, bill_ids=[bill.id], section=section,
+                       headline=headline)
 
     def _top_story_lines(self, bill: Bill, title: str, sponsor: str, latest: str, brief_date: dt.date) -> list[Line]:
         about = summary_sentences(bill, limit_words=70)
@@ -122,10 +124,11 @@ class OfflineWriter:
             source = f" from {item.source}" if item.source else ""
             lines.append(Line(speaker="B" if index % 2 == 0 else "A", text=f"A report{source}: {item.title.rstrip('.')}."))
         digest = "\n".join(f"- [{item.title}]({item.url})" for item in items)
-        return Segment(key=f"news:{interest}:{brief_date.isoformat()}:{brief_type}", kind="news", lines=lines, digest=digest)
+        return Segment(key=f"news:{interest}:{brief_date.isoformat()}:{brief_type}", kind="news", lines=lines, digest=digest,
+                       interest=interest)
 
     def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:
-        top = [s for s in stories if ":top_story:" in s.key]
+        top = [s for s in stories if s.section == "top_story"]
         quick = len(stories) - len(top)
         topics = ", ".join(INTEREST_NAMES.get(i, i) for i in user.interests[:3])
         ahead = f"{_count(len(top), 'top story', 'top stories')}"

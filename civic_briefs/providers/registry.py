@@ -17,7 +17,7 @@ from civic_briefs.settings import Settings, get_settings
 
 T = TypeVar("T")
 _providers: dict[tuple[str, int], tuple[Settings, Any]] = {}
-_providers_lock = threading.Lock()
+_providers_lock = threading.RLock()  # a provider may be built from another (the segment store from storage)
 
 
 def _cached(kind: str, settings: Settings, build: Callable[[], T]) -> T:
@@ -106,6 +106,56 @@ def _build_audio_storage(settings: Settings) -> AudioStorage:
             _require(settings, field, "storage")
         return storage.S3Storage(settings)
     return storage.LocalStorage(settings.storage_path, public_base_url=settings.storage_public_base_url)
+
+
+def segment_store(settings: Settings | None = None) -> Any:
+    """Where the pieces of briefs are kept (``civic_briefs.segment_store``): the briefs' bucket
+    with S3 storage, so every worker shares them; a local folder otherwise."""
+    settings = settings or get_settings()
+    return _cached("segments", settings, lambda: _build_segment_store(settings))
+
+
+def _build_segment_store(settings: Settings) -> Any:
+    from civic_briefs.segment_store import LocalBlobStore, S3BlobStore, SegmentStore
+
+    storage = audio_storage(settings)
+    if settings.storage == "s3":
+        return SegmentStore(S3BlobStore(storage.client(), storage.bucket))  # type: ignore[attr-defined]
+    return SegmentStore(LocalBlobStore(settings.segment_store_path))
+
+
+def claims(settings: Settings | None = None) -> Any:
+    """Claims on pieces being made (``civic_briefs.claims``), namespaced by database and store."""
+    from civic_briefs.claims import claims_for
+
+    settings = settings or get_settings()
+    return _cached("claims", settings, lambda: claims_for(
+        settings, namespace=f"{settings.database_url}|{segment_store(settings).name}"))
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The providers one run uses, handed to the code that uses them."""
+
+    writer: ScriptWriter
+    speech: SpeechRenderer
+    news: NewsSource
+    storage: AudioStorage
+
+    def names(self) -> ProviderNames:
+        return ProviderNames(script=self.writer.name, speech=self.speech.name, news=self.news.name,
+                             storage=self.storage.name)
+
+    def limits(self) -> list[str]:
+        """The Prefect global concurrency limits their requests take (none for offline providers)."""
+        return [p.limit for p in (self.writer, self.speech, self.news) if getattr(p, "limit", None)]
+
+
+def providers(settings: Settings | None = None) -> Providers:
+    """The providers the settings choose (one of each kind per process)."""
+    settings = settings or get_settings()
+    return Providers(writer=script_writer(settings), speech=speech_renderer(settings), news=news_source(settings),
+                     storage=audio_storage(settings))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,118 @@
+"""The day's plan: what every brief needs, worked out once before anything is written or rendered.
+
+A plan names the distinct shared segments (a story per bill and role, a news segment per
+interest) and, per user, the ordered list of those segments their brief is made of. The personal
+segments (opening and close) depend on what the shared ones say, so they are keyed when written.
+The plan is stored in the database, so a day that is run again (after a crash, or on other
+workers) works from the same plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from civic_briefs import keys, news, selection
+from civic_briefs.models import Bill, BillSelection, BriefType, NewsItem, Section, SelectedBill, User
+
+
+class PlannedStory(BaseModel):
+    """One story segment of a brief: shared by every user whose brief has this bill in this role."""
+
+    key: str
+    bill_id: str
+    section: Section
+    interest: str
+
+
+class PlannedNews(BaseModel):
+    """One news segment of a brief: shared by every user whose brief takes this interest's news."""
+
+    key: str
+    interest: str
+
+
+class UserPlan(BaseModel):
+    """One user's brief: the user (their interests as this brief has them) and its shared segments,
+    in the order they are heard."""
+
+    user: User
+    stories: list[PlannedStory] = Field(default_factory=list)
+    news: list[PlannedNews] = Field(default_factory=list)
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.stories or self.news)
+
+    @property
+    def shared_keys(self) -> list[str]:
+        return [s.key for s in self.stories] + [n.key for n in self.news]
+
+
+class DayPlan(BaseModel):
+    """Every brief of one day and type, and the distinct shared work they need."""
+
+    brief_date: dt.date
+    brief_type: BriefType
+    writer_name: str
+    bills: dict[str, Bill] = Field(default_factory=dict, description="Every bill some brief tells, by id.")
+    news: dict[str, list[NewsItem]] = Field(default_factory=dict, description="The day's news, by interest.")
+    users: list[UserPlan] = Field(default_factory=list)
+
+    def user(self, user_id: str) -> UserPlan:
+        for plan in self.users:
+            if plan.user.id == user_id:
+                return plan
+        raise KeyError(user_id)
+
+    def listeners(self) -> Counter[str]:
+        """How many briefs use each shared segment: each is charged its share of the segment's cost."""
+        return Counter(key for plan in self.users for key in plan.shared_keys)
+
+    def selection(self, plan: UserPlan) -> BillSelection:
+        """The user's bills as a ``BillSelection`` (what the brief row records)."""
+        return BillSelection(user_id=plan.user.id, interests=plan.user.interests, items=[
+            SelectedBill(bill=self.bills[s.bill_id], section=s.section, interest=s.interest) for s in plan.stories])
+
+    def news_items(self, plan: UserPlan) -> list[NewsItem]:
+        """The news items a brief lists, the first of each URL."""
+        return news.unique_items({n.interest: self.news[n.interest] for n in plan.news})
+
+    def merged(self, other: DayPlan) -> DayPlan:
+        """This plan with the users of ``other`` it lacks (their bills and news too)."""
+        known = {p.user.id for p in self.users}
+        added = [p for p in other.users if p.user.id not in known]
+        return self.model_copy(update={
+            "bills": {**other.bills, **self.bills}, "news": {**other.news, **self.news}, "users": self.users + added})
+
+
+def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: BriefType, *,
+             news_by_interest: dict[str, list[NewsItem]], writer_name: str, dedup_days: int, top_stories: int,
+             quick_hits: int, news_per_brief: int) -> DayPlan:
+    """Plan the briefs of ``users`` (each with the interests their brief covers): their bills,
+    selected in bulk, and which interests' news each takes."""
+    selections = selection.select_for_users(conn, {u.id: u.interests for u in users}, brief_date, brief_type,
+                                            dedup_days=dedup_days, top_stories=top_stories, quick_hits=quick_hits)
+    bills: dict[str, Bill] = {}
+    used_news: dict[str, list[NewsItem]] = {}
+    plans = []
+    for user in users:
+        chosen = selections[user.id]
+        stories = []
+        for item in chosen.items:
+            bills[item.bill.id] = item.bill
+            stories.append(PlannedStory(key=keys.story_key(item.bill, item.section, brief_date, brief_type, writer_name),
+                                        bill_id=item.bill.id, section=item.section, interest=item.interest))
+        wanted = {i: news_by_interest.get(i, []) for i in user.interests}
+        news_segments = []
+        # An interest's list is cut the same way for every brief, so its segment stays shared.
+        for interest, items in news.news_for_brief(wanted, news_per_brief).items():
+            used_news[interest] = items
+            news_segments.append(PlannedNews(key=keys.news_key(interest, items, brief_date, brief_type, writer_name),
+                                             interest=interest))
+        plans.append(UserPlan(user=user, stories=stories, news=news_segments))
+    return DayPlan(brief_date=brief_date, brief_type=brief_type, writer_name=writer_name, bills=bills,
+                   news=used_news, users=plans)

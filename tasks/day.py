@@ -1,0 +1,135 @@
+"""The steps of a day (or of one ad-hoc brief), as Prefect tasks: plan, make, prune.
+
+A day is a handful of task runs whatever its size: the work inside ``make-briefs`` is spread over
+threads by ``civic_briefs.production``, each piece kept in the segment store, so a retry of the
+task (or a rerun of the day) repays nothing that was finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.settings import get_current_settings
+
+from civic_briefs import db, news, repo
+from civic_briefs.models import BriefType, User
+from civic_briefs.plan import DayPlan, plan_day
+from civic_briefs.production import BriefMaker, BriefOutcome
+from civic_briefs.providers import registry
+from civic_briefs.settings import get_settings
+from tasks.artifacts import create_brief_artifacts
+from tasks.limits import require_limits, slot_for
+from tasks.policy import RETRY_OPTIONS
+
+# The day's report is updated at most this often while briefs are being made.
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+@task(name="plan-briefs", task_run_name="plan-{brief_type}-briefs-{brief_date}", cache_policy=NO_CACHE,
+      persist_result=False, **RETRY_OPTIONS)
+def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, stored: bool = True) -> DayPlan:
+    """Every brief's bills (selected in bulk) and news (fetched once per interest), and the
+    distinct shared segments they need. With ``stored`` (the day's run) the plan already stored for
+    the day is reused and users it lacks are added to it, so a rerun works from the same plan."""
+    log = get_run_logger()
+    settings = get_settings()
+    providers = registry.providers(settings)
+    started = time.monotonic()
+    known: DayPlan | None = None
+    if stored:
+        saved = db.run_with_reconnect(lambda c: repo.get_day_plan(c, brief_type, brief_date))
+        if saved:
+            known = DayPlan.model_validate_json(saved)
+            users = [u for u in users if u.id not in {p.user.id for p in known.users}]
+            log.info("Reusing the stored plan for %s (%d briefs); planning %d more", brief_date, len(known.users), len(users))
+    if users or known is None:
+        interests = [i for u in users for i in u.interests]
+        source = providers.news
+        found = news.fetch_day_news(interests, brief_date, source, registry.segment_store(settings),
+                                    settings.news_per_interest, slot_for(source.limit) if source.limit else _no_slot,
+                                    log)
+        plan = db.run_with_reconnect(lambda c: plan_day(
+            c, users, brief_date, brief_type, news_by_interest=found, writer_name=providers.writer.name,
+            dedup_days=settings.dedup_days, top_stories=settings.top_stories, quick_hits=settings.quick_hits,
+            news_per_brief=settings.news_per_brief))
+        plan = known.merged(plan) if known else plan
+        if stored:
+            db.run_with_reconnect(lambda c: repo.save_day_plan(c, brief_type, brief_date, plan.model_dump_json()))
+    else:
+        plan = known
+    listeners = plan.listeners()
+    log.info("Planned %d briefs in %.1f s: %d distinct shared segments (%d stories, %d news) used %d times; "
+             "%d briefs have nothing new to say", len(plan.users), time.monotonic() - started, len(listeners),
+             sum(k.startswith("story-") for k in listeners), sum(k.startswith("news-") for k in listeners),
+             sum(listeners.values()), sum(not p.has_content for p in plan.users))
+    return plan
+
+
+def _no_slot() -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+@task(name="make-briefs", task_run_name="make-{plan.brief_type}-briefs-{plan.brief_date}", cache_policy=NO_CACHE,
+      persist_result=False, **RETRY_OPTIONS)
+def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = False,
+                max_concurrent_briefs: int | None = None, progress_key: str | None = None) -> list[BriefOutcome]:
+    """Make the briefs of ``user_ids`` (default all of the plan's); one outcome per user, in the
+    plan's order. A brief that fails is a failed outcome (and row), not an error: the others go on.
+    Each brief published now gets its artifacts as soon as it is out."""
+    log = get_run_logger()
+    settings = get_settings()
+    providers = registry.providers(settings)
+    sizes = require_limits(providers.limits())
+    maker = BriefMaker(plan, providers, registry.segment_store(settings), registry.claims(settings),
+                       limit_sizes=sizes, slot_for=slot_for,
+                       max_concurrent_briefs=max_concurrent_briefs or settings.max_concurrent_briefs,
+                       key_prefix=settings.s3_prefix, force=force)
+    wanted = [p.user.id for p in plan.users] if user_ids is None else user_ids
+    log.info("Making %d briefs (%d at once; claims: %s; segment store: %s)", len(wanted), maker.max_concurrent_briefs,
+             maker.claims.kind, maker.store.name)
+    progress = create_progress_artifact(0.0, key=progress_key, description=f"Briefs done for {plan.brief_date}") \
+        if progress_key and len(wanted) > 1 else None
+    started = last_report = time.monotonic()
+    outcomes: dict[str, BriefOutcome] = {}
+    for outcome in maker.run(wanted):
+        if outcome.status == "published" and outcome.made_now and outcome.script and outcome.brief and outcome.costs:
+            create_brief_artifacts(outcome.script, outcome.brief, outcome.costs)
+        # The script was for the artifacts; the report keeps the facts.
+        outcomes[outcome.user_id] = outcome.model_copy(update={"script": None})
+        if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+            last_report = time.monotonic()
+            update_progress_artifact(progress, progress=100.0 * len(outcomes) / len(wanted))
+        if len(outcomes) == 1:
+            log.info("First brief done after %.1f s: %s %s", time.monotonic() - started, outcome.user_id, outcome.status)
+    if progress is not None:
+        update_progress_artifact(progress, progress=100.0)
+    tally = maker.tally
+    log.info("Made %d briefs in %.1f s: %d segments written and %d rendered now, %d taken from the segment store",
+             len(outcomes), time.monotonic() - started, tally.written, tally.rendered, tally.reused)
+    return [outcomes[uid] for uid in wanted if uid in outcomes]
+
+
+@task(name="prune-store", cache_policy=NO_CACHE, persist_result=False)
+def prune_store() -> dict[str, int]:
+    """Remove pieces, task results and day plans older than ``BRIEFS_SEGMENT_RETENTION_DAYS``."""
+    settings = get_settings()
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.segment_retention_days)
+    pruned = {"segments": registry.segment_store(settings).prune(cutoff)}
+    results = Path(get_current_settings().results.local_storage_path).expanduser()
+    removed = 0
+    if results.is_dir():
+        for path in results.rglob("*"):
+            if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+                removed += 1
+    pruned["task results"] = removed
+    pruned["day plans"] = db.run_with_reconnect(lambda c: repo.prune_day_plans(c, cutoff.date()))
+    get_run_logger().info("Pruned what is older than %d days: %s", settings.segment_retention_days,
+                          ", ".join(f"{n} {what}" for what, n in pruned.items()))
+    return pruned
