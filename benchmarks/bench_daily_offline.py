@@ -32,9 +32,10 @@ def main() -> None:
     import datetime as dt
     import json
 
+    from civic_briefs.segments_report import segment_counts
+
     from civic_briefs import db, demo, importer, repo
     from civic_briefs.models import User
-    from civic_briefs.segments_report import segment_counts
     from flows.daily_briefs import daily_briefs
 
     db.init_db()

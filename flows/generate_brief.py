@@ -70,10 +70,11 @@ def generate_brief(
         require_limits(providers.limits())
     except Exception as exc:
         # The row tells operators and the app why there is no brief (a published one is kept).
+        reason = f"{type(exc).__name__}: {exc}"
         try:
             db.run_with_reconnect(lambda c: publishing.record_outcome(
                 c, user_id=user_id, brief_type=brief_type, brief_date=day, interests=interests, status="failed",
-                reason=f"{type(exc).__name__}: {exc}"))
+                reason=reason))
         except Exception as save_error:  # noqa: BLE001
             log.error("Could not record the failure of %s: %s", user_id, save_error)
         raise
