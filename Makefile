@@ -5,30 +5,41 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
+DEV_STAMP := $(VENV)/.synced-dev
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # CI and many sandboxes run as root; pip's warning about it is noise here (older pips ignore this).
 export PIP_ROOT_USER_ACTION := ignore
 
-.PHONY: install demo test serve stop clean
+.PHONY: install install-dev demo test serve stop clean
 
 # uv, pinned, into a folder of its own: needs neither venv nor a writable system Python.
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
+# What a user runs: the runtime packages only (no test tools).
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --no-dev
+	@rm -f $(DEV_STAMP)
 	@touch $(STAMP)
+
+# The tests and benchmarks also need the dev group (pytest, moto, the stand-ins' server).
+$(DEV_STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $(STAMP) $(DEV_STAMP)
 
 install: $(STAMP)
 
-## Run the daily brief job once on the embedded defaults and print the briefs made.
+install-dev: $(DEV_STAMP)
+
+## Run the daily brief job once on the embedded defaults and print the briefs made
+## (`make demo VERBOSE=1` shows every log line).
 demo: install
 	@mkdir -p .data
-	$(VENV)/bin/civic-briefs demo
+	$(VENV)/bin/civic-briefs demo $(if $(VERBOSE),--verbose,)
 
 ## Run the test suite.
-test: install
+test: install-dev
 	$(VENV)/bin/pytest
 
 ## Start a local Prefect server, work pool, limits, deployments and a worker (see README).

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
+
+# `civic-briefs demo` shows its table, not every log line (--verbose for those). Prefect reads its
+# logging level when it is imported, so it is set here, before anything imports Prefect.
+if sys.argv[1:2] == ["demo"] and not {"--verbose", "-v"} & set(sys.argv):
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import typer
 from rich.console import Console
@@ -136,11 +143,13 @@ def segment_counts(costs: list[dict]) -> tuple[int, int]:
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(verbose: Annotated[bool, typer.Option(  # noqa: ARG001 - read before Prefect is imported, above
+        "--verbose", "-v", help="Show every log line of the run.")] = False) -> None:
     """Try it out: database, sample bills, demo users, one daily run, a table of the briefs.
 
     The sample fills in bills the database lacks; the demo users are added to the database in
     BRIEFS_DATABASE_URL, so point it elsewhere on an operator's checkout."""
+
     from civic_briefs import importer
     started = time.monotonic()
     db.init_db()

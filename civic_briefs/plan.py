@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from civic_briefs import keys, news, selection
+from civic_briefs.interests import UnknownInterestError, validate_interests
 from civic_briefs.models import Bill, BillSelection, BriefType, NewsItem, Section, SelectedBill, User
 
 
@@ -42,6 +43,7 @@ class UserPlan(BaseModel):
     user: User
     stories: list[PlannedStory] = Field(default_factory=list)
     news: list[PlannedNews] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why this brief cannot be made (bad input), if so.")
 
     @property
     def has_content(self) -> bool:
@@ -94,12 +96,23 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
              quick_hits: int, news_per_brief: int) -> DayPlan:
     """Plan the briefs of ``users`` (each with the interests their brief covers): their bills,
     selected in bulk, and which interests' news each takes."""
-    selections = selection.select_for_users(conn, {u.id: u.interests for u in users}, brief_date, brief_type,
-                                            dedup_days=dedup_days, top_stories=top_stories, quick_hits=quick_hits)
+    refused: dict[str, str] = {}
+    for user in users:
+        try:
+            validate_interests(user.interests)
+        except UnknownInterestError as exc:
+            # One user's bad data fails that user's brief, not the day.
+            refused[user.id] = f"{type(exc).__name__}: {exc}"
+    selections = selection.select_for_users(
+        conn, {u.id: u.interests for u in users if u.id not in refused}, brief_date, brief_type,
+        dedup_days=dedup_days, top_stories=top_stories, quick_hits=quick_hits)
     bills: dict[str, Bill] = {}
     used_news: dict[str, list[NewsItem]] = {}
     plans = []
     for user in users:
+        if user.id in refused:
+            plans.append(UserPlan(user=user, error=refused[user.id]))
+            continue
         chosen = selections[user.id]
         stories = []
         for item in chosen.items:

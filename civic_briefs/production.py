@@ -53,6 +53,10 @@ def no_slots(limit: str) -> Callable[[], AbstractContextManager[object]]:
     return contextlib.nullcontext
 
 
+class BadInputError(ValueError):
+    """The plan found the user's brief cannot be made (e.g. an unknown interest id)."""
+
+
 class BriefOutcome(BaseModel):
     """One user's line in the day's report."""
 
@@ -222,6 +226,8 @@ class BriefMaker:
         """Carry one brief from its segments to publishing; a failure becomes a failed outcome."""
         user = user_plan.user
         try:
+            if user_plan.error:
+                raise BadInputError(user_plan.error)
             if not user_plan.has_content:
                 reason = (f"No bills or news matched interests {', '.join(user.interests)} that this user has not "
                           "heard lately")
@@ -229,11 +235,15 @@ class BriefMaker:
             return self._make(index, user_plan)
         except Exception as exc:  # noqa: BLE001 - one brief's failure must not stop the others
             log.error("Brief for %s failed: %s: %s", user.id, type(exc).__name__, exc)
+            error = str(exc) if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
             try:
-                return _outcome(self._record(user_plan, "failed", f"{type(exc).__name__}: {exc}"))
+                kept = self._record(user_plan, "failed", error)
             except Exception as save_error:  # noqa: BLE001
                 log.error("Could not record the failure of %s: %s", user.id, save_error)
-                return BriefOutcome(user_id=user.id, status="failed", error=f"{type(exc).__name__}: {exc}")
+                kept = None
+            # This run failed, even where an earlier published brief is kept (it says so).
+            return BriefOutcome(user_id=user.id, status="failed", made_now=False, error=kept.error if kept else error,
+                                brief=kept)
 
     def _record(self, user_plan: UserPlan, status: str, reason: str) -> PublishedBrief:
         return db.run_with_reconnect(lambda c: publishing.record_outcome(

@@ -48,6 +48,6 @@ def with_retries(work: Callable[[], T], what: str, *, before_sleep: Callable[[],
         log.warning("%s failed (try %d of %d): %s: %s; retrying", what, state.attempt_number, retries + 1,
                     type(error).__name__, error)
 
-    retrying = Retrying(stop=stop_after_attempt(retries + 1), wait=wait_exponential_jitter(initial=initial_wait, max=30),
+    retrying = Retrying(stop=stop_after_attempt(retries + 1), wait=wait_exponential_jitter(multiplier=initial_wait, max=30),
                         retry=retry_if_exception(is_retryable), before_sleep=sleeping, reraise=True)
     return retrying(work)

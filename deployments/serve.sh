@@ -40,7 +40,7 @@ die() { printf '[serve] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$PREFECT" ] || die "$PREFECT not found: run 'make install' first"
 [[ "$WORKERS" =~ ^[0-9]+$ && "$WORKER_LIMIT" =~ ^[0-9]+$ ]] || die "WORKERS and WORKER_LIMIT must be whole numbers"
-# daily-briefs with fan_out=deployment takes a worker slot while it waits for its generate-brief
+# daily-briefs with fan_out=deployment takes a worker slot while it waits for its make-briefs
 # runs: with one worker it needs a second slot or nothing ever runs them.
 if [ "$WORKERS" -eq 1 ] && [ "$WORKER_LIMIT" -lt 2 ]; then
   die "WORKER_LIMIT=$WORKER_LIMIT: one worker needs --limit 2 or more (daily-briefs waits in one slot for the briefs it starts)"
@@ -134,7 +134,7 @@ t1=$(date +%s)
 if [ "$WORK_POOL" = "briefs" ]; then
   deploy_cmds=("--all")
 else  # `deploy --all` ignores --pool: deploy one at a time
-  deploy_cmds=("--name daily-briefs" "--name generate-brief" "--name import-bills")
+  deploy_cmds=("--name daily-briefs" "--name generate-brief" "--name make-briefs" "--name import-bills")
 fi
 : >"$RUN_DIR/deploy.log"
 for args in "${deploy_cmds[@]}"; do
@@ -146,7 +146,7 @@ for args in "${deploy_cmds[@]}"; do
     die "prefect deploy failed (log: $RUN_DIR/deploy.log)"
   fi
 done
-log "Deployed daily-briefs (06:00 UTC daily), generate-brief, import-bills in $(( $(date +%s) - t1 )) s"
+log "Deployed daily-briefs (06:00 UTC daily), generate-brief, make-briefs, import-bills in $(( $(date +%s) - t1 )) s"
 
 "$PY" deployments/apply_automations.py | sed 's/^/[serve] /'
 

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.settings import get_current_settings
 
 from civic_briefs import db, news, repo
+from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.models import BriefType, User
 from civic_briefs.plan import DayPlan, plan_day
 from civic_briefs.production import BriefMaker, BriefOutcome
@@ -49,10 +50,10 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
             users = [u for u in users if u.id not in {p.user.id for p in known.users}]
             log.info("Reusing the stored plan for %s (%d briefs); planning %d more", brief_date, len(known.users), len(users))
     if users or known is None:
-        interests = [i for u in users for i in u.interests]
+        interests = [i for u in users for i in u.interests if i in INTEREST_POLICY_AREAS]
         source = providers.news
         found = news.fetch_day_news(interests, brief_date, source, registry.segment_store(settings),
-                                    settings.news_per_interest, slot_for(source.limit) if source.limit else _no_slot,
+                                    settings.news_per_interest, slot_for(source.limit) if getattr(source, "limit", None) else _no_slot,
                                     log)
         plan = db.run_with_reconnect(lambda c: plan_day(
             c, users, brief_date, brief_type, news_by_interest=found, writer_name=providers.writer.name,

@@ -20,6 +20,7 @@ for _name in list(os.environ):
         del os.environ[_name]
 os.environ["BRIEFS_DATABASE_URL"] = str(_SESSION_TMP / "default.db")
 os.environ["BRIEFS_STORAGE_PATH"] = str(_SESSION_TMP / "default-audio")
+os.environ["BRIEFS_SEGMENT_STORE_PATH"] = str(_SESSION_TMP / "default-segments")
 
 import pytest  # noqa: E402
 
@@ -49,7 +50,7 @@ def settings_env(tmp_path, monkeypatch):
         return get_settings()
 
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
-    apply(database_url=tmp_path / "briefs.db", storage_path=tmp_path / "audio")
+    apply(database_url=tmp_path / "briefs.db", storage_path=tmp_path / "audio", segment_store_path=tmp_path / "segments")
     yield apply
     get_settings.cache_clear()
 

@@ -66,14 +66,21 @@ def test_daily_briefs_publishes_every_user_and_shares_segments(seeded):
         # Shared segments: science and technology users share bills; so do economy and taxes.
         costs = [repo.get_brief(conn, u.id, "daily", day)["costs"] for u in users]
     used = sum(len(c["segments"]) for c in costs)
-    distinct = len({key for c in costs for key in c["segments"]})
-    assert distinct < used
+    distinct = {s["key"] for c in costs for s in c["segments"]}
+    assert len(distinct) < used
+    # Each distinct segment was made once, by this run, and rendered once into the segment store.
+    assert {s["key"] for c in costs for s in c["segments"] if s["made_now"]} == distinct
+    assert len(list(settings.segment_store_path.glob("render/*/*.mp3"))) == len(distinct)
+    listeners = {s["key"]: s["listeners"] for c in costs for s in c["segments"] if s["shared"]}
+    assert max(listeners.values()) > 1
+    for key, count in listeners.items():
+        assert count == sum(key in {s["key"] for s in c["segments"]} for c in costs)
 
-    renders = [t for child in child_flow_runs(state.state_details.flow_run_id)
-               for t in task_runs_of(child.id) if t.name.startswith("render-")]
-    assert len(renders) == used
-    assert sum(t.state.name == "Completed" for t in renders) == distinct
-    assert sum(t.state.name == "Cached" for t in renders) == used - distinct
+    # The whole day is a handful of task runs, however many users: no child flow runs at all.
+    assert sorted(t.name.rsplit("-", 1)[0] if t.name.startswith("prune") else t.name
+                  for t in task_runs_of(state.state_details.flow_run_id)) == [
+        f"make-daily-briefs-{day}", f"plan-daily-briefs-{day}", "prune-store"]
+    assert child_flow_runs(state.state_details.flow_run_id) == []
 
     with get_client(sync_client=True) as client:
         artifact = client.read_latest_artifacts(limit=200)
@@ -98,16 +105,15 @@ def test_second_run_makes_nothing_and_forced_rerun_hits_the_cache(seeded):
 
     forced = generate_brief(user_id="maria", brief_date=day, force=True, return_state=True)
     runs = [(t.name, t.state.name) for t in task_runs_of(forced.state_details.flow_run_id)]
-    # A forced remake selects afresh (the same bills: nothing changed); every other step comes from
-    # the cache, and only publishing (and the artifacts) run again.
-    assert ("select-bills-maria", "Completed") in runs, runs
-    steps = [state for name, state in runs if name.startswith(("fetch-news", "write-", "render-"))]
-    assert len(steps) >= 10 and set(steps) == {"Cached"}, runs
-    assert ("publish-maria-2026-03-03", "Completed") in runs, runs
+    # A forced remake plans afresh (the same bills: nothing changed) and publishes again; every
+    # segment comes from the segment store.
+    assert sorted(runs) == [(f"make-daily-briefs-{day}", "Completed"), (f"plan-daily-briefs-{day}", "Completed")]
+    assert forced.result().made_now
     with db.connection() as conn:
         row = repo.get_brief(conn, "maria", "daily", day)
-    assert row["created_at"] == created and row["status"] == "published"
+    assert row["created_at"] == created and row["status"] == "published" and row["updated_at"] >= created
     assert [b["bill_id"] for b in row["bills"]] == first.bills_covered
+    assert len(row["costs"]["segments"]) >= 5 and not any(s["made_now"] for s in row["costs"]["segments"])
 
 
 def test_one_failure_does_not_stop_the_others_and_nothing_to_say_is_skipped(seeded):
@@ -132,10 +138,9 @@ def test_one_failure_does_not_stop_the_others_and_nothing_to_say_is_skipped(seed
         assert bad["status"] == "failed" and "astrology" in bad["error"] and bad["audio_url"] is None
         assert quiet["status"] == "skipped" and "immigration" in quiet["error"] and quiet["bills"] == []
         assert all(repo.get_brief(conn, u.id, "daily", day)["status"] == "published" for u in users)
-    # The bad input failed at once: its selection was never retried.
-    bad_run = next(c for c in child_flow_runs(state.state_details.flow_run_id) if "bad" in c.name)
-    assert bad_run.state.is_failed()
-    assert not [t for t in task_runs_of(bad_run.id) if t.name.startswith("select-")]
+    # The bad input failed that brief at planning, and nothing else: the day's steps each ran once.
+    runs = task_runs_of(state.state_details.flow_run_id)
+    assert all(t.state.is_completed() and t.run_count == 1 for t in runs), [(t.name, t.state.name) for t in runs]
 
 
 def test_unknown_user_fails_with_a_clear_error(seeded):

@@ -1,8 +1,9 @@
 import datetime as dt
+from decimal import Decimal
 
-from civic_briefs.briefing import assemble_script, brief_costs, settle_shared_costs
+from civic_briefs.briefing import BriefCosts, SegmentCost, assemble_script
 from civic_briefs.citations import cited_bills
-from civic_briefs.models import BillSelection, RenderedSegment, SelectedBill, Usage
+from civic_briefs.models import BillSelection, SelectedBill, Usage
 from civic_briefs.providers.offline_writer import AI_DISCLOSURE, OfflineWriter
 from tests.factories import make_bill, make_user
 
@@ -76,15 +77,15 @@ def test_script_order_digest_and_shared_costs():
     assert script.bills_covered == ["117-hr-1", "117-hr-2"]
     assert "## Top stories\n- **H.R. 1" in script.digest and "## Quick hits\n- **H.R. 2" in script.digest
     assert script.transcript.startswith("A: Good morning, Ada!")
-    rendered = [RenderedSegment(key=s.key, mp3=b"", duration_seconds=1.0, parts=1,
-                                usage=Usage(dollars="0.10" if s.shared else "0.02")) for s in script.segments]
-    costs = brief_costs(script, rendered)
-    assert costs["personal_dollars"] == "0.04" and costs["shared_dollars"] == "0.50"
-    other = {**costs, "segments": {k: v for k, v in costs["segments"].items() if "117-hr-1" in k}}
-    settled = settle_shared_costs({"a": costs, "b": other})
-    # H.R. 1's story (0.40) is shared by two briefs; H.R. 2's (0.10) only by "a".
-    assert settled["a"]["shared_dollars"] == "0.300000" and settled["a"]["total_dollars"] == "0.340000"
-    assert settled["b"]["shared_dollars"] == "0.200000"
+    costs = BriefCosts.of([
+        SegmentCost(key=s.key, kind=s.kind, shared=s.shared, listeners=2 if "117-hr-1" in s.key else 1,
+                    made_now=True, script=s.usage, speech=Usage(dollars="0.10" if s.shared else "0.02"))
+        for s in script.segments])
+    # Personal segments are charged in full; H.R. 1's story (0.40) is shared by two briefs, H.R. 2's
+    # (0.10) by this one only.
+    assert costs.personal_dollars == Decimal("0.04")
+    assert costs.shared_dollars == Decimal("0.300000") and costs.total_dollars == Decimal("0.340000")
+    assert costs.script.dollars == Decimal("0.30") and costs.speech.dollars == Decimal("0.24")
 
 
 def test_hosts_take_turns_and_abbreviations_do_not_break_sentences():

@@ -70,20 +70,23 @@ def test_daily_briefs_with_every_real_provider(paid, standins, moto_endpoint):
     assert sorted(r.query["q"] for r in standins.brave.requests) == sorted(set(r.query["q"] for r in standins.brave.requests))
 
     # Claude: one request per distinct shared segment, plus an opening and a close per user.
-    story_keys = {k for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("story:")}
-    news_keys = {k for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("news:")}
-    story_uses = sum(1 for b in briefs.values() for k in b["costs"]["segments"] if k.startswith("story:"))
+    segments = {s["key"]: s for b in briefs.values() for s in b["costs"]["segments"]}
+    story_keys = {k for k, s in segments.items() if s["kind"] == "story"}
+    news_keys = {k for k, s in segments.items() if s["kind"] == "news"}
+    story_uses = sum(1 for b in briefs.values() for s in b["costs"]["segments"] if s["kind"] == "story")
     assert len(story_keys) < story_uses  # users share bills
     kinds = _kinds(standins)
     assert kinds.count("story") == len(story_keys)
     assert kinds.count("news") == len(news_keys) and news_keys
     assert kinds.count("opening") == kinds.count("close") == len(users)
-    assert {tuple(k.split(":")[1:3]) for k in story_keys} == {
-        (b["bill_id"], b["section"]) for brief in briefs.values() for b in brief["bills"]}
+    assert len(story_keys) == len({(b["bill_id"], b["section"]) for brief in briefs.values() for b in brief["bills"]})
+    assert all(s["made_now"] for s in segments.values())
 
     # ElevenLabs: one request per part of each distinct segment (each fits one part), plus the two 429s.
-    distinct_segments = {k for b in briefs.values() for k in b["costs"]["segments"]}
-    assert standins.elevenlabs.count == len(distinct_segments) + 2
+    assert standins.elevenlabs.count == len(segments) + 2
+    # The rendered segments are kept in the bucket (private), where every worker finds them.
+    stored = s3_admin_client(moto_endpoint).list_objects_v2(Bucket=bucket, Prefix="segments/render-")["Contents"]
+    assert len([o for o in stored if o["Key"].endswith(".mp3")]) == len(segments)
 
     s3 = s3_admin_client(moto_endpoint)
     for user in users:
@@ -104,9 +107,7 @@ def test_daily_briefs_with_every_real_provider(paid, standins, moto_endpoint):
         assert brief["transcript"].count(f"{user.first_name}") >= 1
 
     # The shared segments' cost is split: the day's shared dollars add up to what they cost once.
-    once = sum(Decimal(seg["script_dollars"]) + Decimal(seg["speech_dollars"])
-               for k in distinct_segments if not k.startswith(("opening:", "close:"))
-               for seg in [next(b["costs"]["segments"][k] for b in briefs.values() if k in b["costs"]["segments"])])
+    once = sum(Decimal(s["script"]["dollars"]) + Decimal(s["speech"]["dollars"]) for s in segments.values() if s["shared"])
     shared_total = sum(Decimal(b["costs"]["shared_dollars"]) for b in briefs.values())
     assert shared_total == pytest.approx(once, abs=Decimal("0.0001"))
     # No secret in the database, the persisted task results or Prefect's own files (its API database

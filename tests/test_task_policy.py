@@ -1,9 +1,6 @@
-"""The retry and cache policy shared by the pipeline's tasks, on the Prefect test harness."""
+"""The retry policy of the pipeline's tasks, on the Prefect test harness."""
 
 from __future__ import annotations
-
-import json
-import time
 
 import pytest
 from prefect import flow, task
@@ -12,7 +9,7 @@ from civic_briefs.audio import AudioError
 from civic_briefs.interests import UnknownInterestError
 from civic_briefs.providers.base import PermanentProviderError, ProviderError
 from civic_briefs.providers.storage import UnsafeKeyError
-from tasks.policy import RETRY_OPTIONS, SHARED_LOCK_HOLD_SECONDS, ExpiringFileLockManager, is_retryable
+from tasks.policy import RETRY_OPTIONS, is_retryable
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -45,22 +42,3 @@ def test_errors_that_cannot_succeed_fail_at_once_and_others_are_retried():
     assert attempts_until_done(ProviderError("529 overloaded")) == 3
     assert attempts_until_done(ConnectionResetError("reset by peer")) == 3
     assert not is_retryable(ProviderError("no MP3", retryable=False)) and is_retryable(None)
-
-
-def test_shared_locks_expire_so_a_crashed_holder_cannot_block_later_runs(tmp_path):
-    manager = ExpiringFileLockManager(lock_files_directory=tmp_path)
-    assert manager.acquire_lock("segment-key", holder="run-that-will-crash")
-    info = json.loads((tmp_path / "segment-key.lock").read_text())
-    assert info["holder"] == "run-that-will-crash" and info["expiration"] is not None
-    assert SHARED_LOCK_HOLD_SECONDS == 3600
-    # The shared steps use it.
-    from tasks.audio import render_segment
-    from tasks.script import write_story
-    for step in (render_segment, write_story):
-        assert isinstance(step.cache_policy.lock_manager, ExpiringFileLockManager)
-        assert str(getattr(step.cache_policy.isolation_level, "value", step.cache_policy.isolation_level)) == "SERIALIZABLE"
-    # A lock whose time is up is free for the next run.
-    assert manager.acquire_lock("short", holder="a", hold_timeout=0.01)
-
-    time.sleep(0.05)
-    assert manager.acquire_lock("short", holder="b", acquire_timeout=1)

@@ -16,6 +16,7 @@ Extra fault kinds: ``rate_limit`` (429), ``overloaded`` (529), ``server_error`` 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -40,10 +41,12 @@ class AnthropicControl(Controller):
         self.cache: set[str] = set()
         self.min_cache_tokens = 1024
         self.replies: list[dict[str, Any]] = []  # every 200 message sent back, in order
+        self.latency = 0.0  # seconds each well-formed request waits before its answer (benchmarks)
 
     def _reset_extra(self) -> None:
         self.cache.clear()
         self.replies.clear()
+        self.latency = 0.0
 
     def user_text(self, index: int = -1) -> str:
         """The text of the last user message of recorded request ``index``."""
@@ -266,6 +269,8 @@ async def messages(request: Request) -> Response:
     if problem:
         control.problems.append(problem)
         return _error(400, "invalid_request_error", problem, headers)
+    if control.latency:
+        await asyncio.sleep(control.latency)
     kind = fault.kind if fault else None
     retry = {"retry-after-ms": str((fault.options if fault else {}).get("retry_after_ms", 10))}
     if fault and (response := generic_fault(fault)) is not None:

@@ -12,6 +12,7 @@ Extra fault kinds: ``rate_limit`` (429; ``reset="1, 86400"`` sets ``X-RateLimit-
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -28,9 +29,11 @@ class BraveControl(Controller):
     def __init__(self, api_key: str):
         super().__init__("brave", api_key)
         self.results: dict[str, list[dict[str, Any]]] = {}
+        self.latency = 0.0  # seconds each well-formed request waits before its answer (benchmarks)
 
     def _reset_extra(self) -> None:
         self.results.clear()
+        self.latency = 0.0
 
 
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -80,6 +83,8 @@ async def news_search(request: Request) -> Response:
     if problem:
         control.problems.append(problem)
         return _error(422, "VALIDATION", problem)
+    if control.latency:
+        await asyncio.sleep(control.latency)
     kind = fault.kind if fault else None
     if fault and (response := generic_fault(fault)) is not None:
         return response

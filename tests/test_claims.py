@@ -1,0 +1,138 @@
+"""Claims (civic_briefs.claims) on lock files and on Redis: one holder at a time, released, expired.
+
+Each Claims object stands for a process (its own lock manager, as a process has). The Redis tests
+use a namespace of their own per run and are skipped when no Redis answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from prefect.locking.filesystem import FileSystemLockManager
+
+from civic_briefs import claims as claims_module
+from civic_briefs.claims import Claims, claims_for, redis_lock_manager
+from civic_briefs.settings import Settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_or_skip():
+    manager = redis_lock_manager(REDIS_URL)
+    if manager is None:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    return manager
+
+
+@pytest.fixture(params=["files", "redis"])
+def make_claims(request, tmp_path):
+    """A factory of Claims in one namespace of this test, each with its own lock manager."""
+    namespace = f"test-claims-{uuid.uuid4().hex}"
+    made: list[Claims] = []
+    if request.param == "redis":
+        _redis_or_skip()
+
+    def make() -> Claims:
+        if request.param == "redis":
+            manager = redis_lock_manager(REDIS_URL)
+        else:
+            manager = FileSystemLockManager(lock_files_directory=tmp_path / "claims")
+        claim = Claims(manager, namespace, request.param)
+        made.append(claim)
+        return claim
+
+    yield make
+    if request.param == "redis":  # leave nothing of this run in Redis
+        client = redis_lock_manager(REDIS_URL).client
+        for name in client.scan_iter(match=f"lock:civic-briefs-{made[0]._namespace}-*" if made else "none"):
+            client.delete(name)
+
+
+def test_a_second_holder_waits_for_the_first_to_release(make_claims):
+    first, second = make_claims(), make_claims()
+    assert first.claim("story-aaaa", wait_seconds=1.0) is True
+    assert first.is_claimed_by_other("story-aaaa") is False
+    assert second.is_claimed_by_other("story-aaaa") is True
+    assert second.claim("story-aaaa", wait_seconds=0.3) is False
+    # Another key is free.
+    assert second.claim("story-bbbb", wait_seconds=0.3) is True
+    first.release("story-aaaa")
+    assert second.is_claimed_by_other("story-aaaa") is False
+    assert second.claim("story-aaaa", wait_seconds=0.3) is True
+    assert first.claim("story-aaaa", wait_seconds=0.3) is False
+    second.release("story-aaaa")
+    second.release("story-bbbb")
+    assert first.claim("story-aaaa", wait_seconds=0.3) is True
+    first.release("story-aaaa")
+
+
+def test_a_waiting_claim_gets_the_key_when_it_is_released(make_claims):
+    first, second = make_claims(), make_claims()
+    assert first.claim("render-cccc")
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(second.claim("render-cccc", wait_seconds=20)))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and got == []  # still waiting while the first holds it
+    first.release("render-cccc")
+    waiter.join(20)
+    assert got == [True]
+
+
+def test_an_expired_claim_can_be_taken_and_its_old_holder_cannot_release_it(make_claims, monkeypatch):
+    monkeypatch.setattr(claims_module, "CLAIM_HOLD_SECONDS", 0.6)
+    first, second, third = make_claims(), make_claims(), make_claims()
+    assert first.claim("news-dddd")
+    assert second.claim("news-dddd", wait_seconds=0.1) is False
+    # A holder that died: its claim runs out after the hold, then the next one gets it.
+    assert second.claim("news-dddd", wait_seconds=10) is True
+    first.release("news-dddd")  # the old holder's late release is a no-op...
+    assert third.claim("news-dddd", wait_seconds=0.1) is False  # ...the new holder keeps it
+    second.release("news-dddd")
+    assert third.claim("news-dddd", wait_seconds=0.1) is True
+    third.release("news-dddd")
+
+
+def test_threads_of_one_process_are_holders_of_their_own(make_claims):
+    claims = make_claims()
+    assert claims.claim("opening-eeee")
+    results: list[bool] = []
+    other = threading.Thread(target=lambda: results.extend(
+        [claims.is_claimed_by_other("opening-eeee"), claims.claim("opening-eeee", wait_seconds=0.3)]))
+    other.start()
+    other.join(10)
+    assert results == [True, False]
+    # The holder's own thread claims it again at once (it already holds it).
+    assert claims.claim("opening-eeee", wait_seconds=0.1) is True
+    claims.release("opening-eeee")
+
+
+def test_namespaces_do_not_share_claims(tmp_path):
+    manager = FileSystemLockManager(lock_files_directory=tmp_path)
+    a = Claims(manager, "db-one|store", "files")
+    b = Claims(FileSystemLockManager(lock_files_directory=tmp_path), "db-two|store", "files")
+    assert a.claim("story-ffff") and b.claim("story-ffff", wait_seconds=0.1)
+    a.release("story-ffff")
+    b.release("story-ffff")
+
+
+def test_claims_for_chooses_redis_or_lock_files(tmp_path):
+    def settings(**values) -> Settings:
+        return Settings(_env_file=None, segment_store_path=tmp_path / "segments", **values)
+
+    dead = "redis://127.0.0.1:1/0"
+    files = claims_for(settings(locks="file", redis_url=REDIS_URL), "ns")
+    assert files.kind == "files"
+    assert files._manager.lock_files_directory == (tmp_path / "segments" / "claims").resolve()
+    assert claims_for(settings(locks="auto", redis_url=dead), "ns").kind == "files"
+    with pytest.raises(RuntimeError, match="BRIEFS_LOCKS=redis but no Redis answers"):
+        claims_for(settings(locks="redis", redis_url="redis://user:s3cret@127.0.0.1:1/0"), "ns")
+    try:
+        claims_for(settings(locks="redis", redis_url="redis://user:s3cret@127.0.0.1:1/0"), "ns")
+    except RuntimeError as err:
+        assert "s3cret" not in str(err)
+    if redis_lock_manager(REDIS_URL) is not None:
+        assert claims_for(settings(locks="auto", redis_url=REDIS_URL), "ns").kind == "redis"
+        assert claims_for(settings(locks="redis", redis_url=REDIS_URL), "ns").kind == "redis"
