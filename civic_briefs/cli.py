@@ -83,15 +83,28 @@ def _limits_for_embedded_api() -> None:
             console.print(f"Embedded Prefect API: {what}: {outcome}")
 
 
+def _date(value: str | None) -> dt.date | None:
+    """A ``--brief-date`` value, or a usage error that says what is wrong with it."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD): {exc}") from exc
+
+
 @app.command("run-daily")
 def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today (UTC).")] = None,
-              max_concurrent_briefs: Annotated[Optional[int], typer.Option()] = None) -> None:
+              max_concurrent_briefs: Annotated[Optional[int], typer.Option(
+                  min=1, max=256, help="Briefs in progress at once (default BRIEFS_MAX_CONCURRENT_BRIEFS).")] = None
+              ) -> None:
     """Run the daily_briefs flow once in this process."""
     from flows.daily_briefs import daily_briefs
 
     params: dict = {}
-    if brief_date:
-        params["brief_date"] = dt.date.fromisoformat(brief_date)
+    day = _date(brief_date)
+    if day:
+        params["brief_date"] = day
     if max_concurrent_briefs:
         params["max_concurrent_briefs"] = max_concurrent_briefs
     _limits_for_embedded_api()
@@ -104,7 +117,7 @@ def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD
 @app.command("briefs")
 def briefs(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default all dates.")] = None) -> None:
     """Print a table of the briefs in the database."""
-    day = dt.date.fromisoformat(brief_date) if brief_date else None
+    day = _date(brief_date)
     db.init_db()
     with db.connection() as conn:
         rows = repo.list_briefs(conn, day)
