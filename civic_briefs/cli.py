@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -183,8 +182,9 @@ def demo_command(verbose: Annotated[bool, typer.Option(  # noqa: ARG001 - read b
     with db.connection() as conn:
         rows = repo.list_briefs(conn, day)
     console.print(briefs_table(rows))
-    made, used = segment_counts([json.loads(r["costs"] or "{}") for r in rows
-                                  if r["status"] == "published" and r["updated_at"] >= flow_started])
+    published = [r for r in rows if r["status"] == "published"]
+    made = segment_counts([r["costs"] or {} for r in published if r["updated_at"] >= flow_started])[0]
+    used = segment_counts([r["costs"] or {} for r in published])[1]
     console.print(f"Segments: {used} used by the briefs, {made} of them made by this run "
                   f"(shared segments are made once a day; a rerun makes none).")
     console.print(f"daily-briefs ended {state.type.value} in {time.monotonic() - started:.0f} s: {state.message or ''}")

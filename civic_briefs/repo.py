@@ -150,9 +150,7 @@ def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.dat
     rows = _rows(conn.execute("SELECT * FROM briefs WHERE id = ?", (brief_id(user_id, brief_type, brief_date),)))
     if not rows:
         return None
-    row = rows[0]
-    for key in ("policy_interests", "news", "costs"):
-        row[key] = json.loads(row[key]) if row[key] else None
+    row = _decoded(rows[0])
     row["bills"] = _rows(conn.execute(
         "SELECT bill_id, section FROM brief_bills WHERE brief_id = ? ORDER BY rowid", (row["id"],)
     ))
@@ -200,13 +198,21 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, 
     return True
 
 
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A brief row with its JSON columns as Python values (one shape for every reader)."""
+    for key in ("policy_interests", "news", "costs"):
+        row[key] = json.loads(row[key]) if row[key] else None
+    return row
+
+
 def list_briefs(conn: Any, brief_date: dt.date | None = None) -> list[dict[str, Any]]:
+    """Brief rows (JSON columns decoded, as ``get_brief``) with ``bill_ids``, a comma-separated list."""
     sql = "SELECT b.*, (SELECT group_concat(bill_id, ',') FROM brief_bills WHERE brief_id = b.id) AS bill_ids FROM briefs b"
     params: tuple = ()
     if brief_date:
         sql += " WHERE brief_date = ?"
         params = (brief_date.isoformat(),)
-    return _rows(conn.execute(sql + " ORDER BY user_id, brief_date", params))
+    return [_decoded(r) for r in _rows(conn.execute(sql + " ORDER BY user_id, brief_date", params))]
 
 
 def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
