@@ -5,15 +5,20 @@ processes (an ad-hoc brief beside the day, two workers, a day run twice at once)
 with a short lock on its content key for as long as it is being made, no longer: no lock is held
 across another step, so nothing can deadlock. Redis (Prefect's ``RedisLockManager``) holds across
 machines; without Redis, lock files beside the segment store hold across the processes of one
-machine. Both are Prefect lock managers.
+machine (a lock manager of our own: Prefect's file locks are not safe when processes race).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
+import tempfile
 import threading
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from civic_briefs.keys import content_hash
@@ -25,6 +30,107 @@ log = logging.getLogger(__name__)
 CLAIM_HOLD_SECONDS = 300.0
 # Waiting for another process's claim gives up after this long, then claims the piece itself.
 CLAIM_WAIT_SECONDS = CLAIM_HOLD_SECONDS + 30
+
+
+class AtomicFileLockManager:
+    """Lock files that two processes can race for safely (a Prefect ``LockManager``).
+
+    Prefect's ``FileSystemLockManager`` creates a lock file empty and writes its holder after, so a
+    process reading it in between fails, and two processes seeing an expired lock both remove it.
+    Here a lock file appears whole or not at all (written aside, then hard-linked into place, which
+    fails if the lock exists), and an expired lock is taken away by an atomic rename that only one
+    process wins.
+    """
+
+    def __init__(self, lock_files_directory: Path):
+        self.lock_files_directory = Path(lock_files_directory).expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        return self.lock_files_directory / f"{key}.lock"
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._path(key).read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError:  # not written by us: held until it is as old as a claim's hold
+            try:
+                return {"holder": None, "expires": self._path(key).stat().st_mtime + CLAIM_HOLD_SECONDS}
+            except FileNotFoundError:
+                return None
+
+    def _live(self, info: dict[str, Any] | None) -> bool:
+        return info is not None and (info.get("expires") is None or info["expires"] > time.time())
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        self.lock_files_directory.mkdir(parents=True, exist_ok=True)
+        info = {"holder": holder, "expires": time.time() + hold_timeout if hold_timeout is not None else None,
+                "taken": dt.datetime.now(dt.UTC).isoformat()}
+        fd, aside = tempfile.mkstemp(dir=self.lock_files_directory, prefix=".claim-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(info, fh)
+            try:
+                os.link(aside, self._path(key))
+                return True
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(aside)
+        current = self._read(key)
+        if current is not None and current.get("holder") == holder and self._live(current):
+            return True
+        if current is not None and not self._live(current):
+            self._remove_expired(key)
+        return False
+
+    def _remove_expired(self, key: str) -> None:
+        moved = self.lock_files_directory / f".expired-{uuid.uuid4().hex}"
+        try:
+            os.rename(self._path(key), moved)
+        except FileNotFoundError:
+            return
+        try:
+            info = json.loads(moved.read_bytes())
+        except ValueError:
+            info = None
+        if info is not None and self._live(info):
+            # A fresh lock was taken meanwhile: put it back (unless yet another one appeared).
+            try:
+                os.link(moved, self._path(key))
+            except FileExistsError:
+                pass
+        moved.unlink(missing_ok=True)
+
+    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                     hold_timeout: float | None = None) -> bool:
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while not self._try_acquire(key, holder, hold_timeout):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def release_lock(self, key: str, holder: str) -> None:
+        info = self._read(key)
+        if info is None or info.get("holder") != holder:
+            raise ValueError(f"No lock held by {holder} for key {key}")
+        self._path(key).unlink(missing_ok=True)
+
+    def is_locked(self, key: str) -> bool:
+        return self._live(self._read(key))
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        info = self._read(key)
+        return self._live(info) and info is not None and info.get("holder") == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
 
 def redis_lock_manager(url: str, socket_timeout: float = 1.0) -> Any | None:
@@ -85,8 +191,6 @@ class Claims:
 
 def claims_for(settings: Any, namespace: str) -> Claims:
     """Redis claims when ``settings.locks`` allows and Redis answers, lock files otherwise."""
-    from prefect.locking.filesystem import FileSystemLockManager
-
     manager = None
     if settings.locks in ("auto", "redis"):
         manager = redis_lock_manager(settings.redis_url)
@@ -95,4 +199,4 @@ def claims_for(settings: Any, namespace: str) -> Claims:
     if manager is not None:
         return Claims(manager, namespace, "redis")
     folder = settings.segment_store_path / "claims"
-    return Claims(FileSystemLockManager(lock_files_directory=folder), namespace, "files")
+    return Claims(AtomicFileLockManager(folder), namespace, "files")

@@ -291,7 +291,8 @@ class BriefMaker:
                                  bitrate_kbps=info.bitrate_kbps)
         brief_key = "brief-" + keys.content_hash(repo.brief_id(user.id, plan.brief_type, plan.brief_date))
         # Claimed while it is checked and published: two runs for the same brief publish it once.
-        self.claims.claim(brief_key)
+        if not self.claims.claim(brief_key):
+            log.warning("The claim on %s's brief outlived its hold; publishing it here", user.id)
         try:
             row = db.run_with_reconnect(lambda c: repo.get_brief(c, user.id, plan.brief_type, plan.brief_date))
             if row and row["status"] == "published" and (not self.force or row["updated_at"] >= self._started):
@@ -371,7 +372,7 @@ class BriefMaker:
         if found is not None:
             self.tally.count(False, kind)
             return _light(found), False
-        if not self.claims.claim(key, wait_seconds=1.0):
+        if not self.claims.claim(key, wait_seconds=0):
             # Another process is making it: wait for it without holding a slot anyone could use.
             keeper.release()
             if not self.claims.claim(key):

@@ -29,7 +29,8 @@ class UnknownUserError(LookupError):
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # Microseconds: a run tells a row it saved from one saved in the same second before it.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _rows(cursor: Any) -> list[dict[str, Any]]:
@@ -248,9 +249,10 @@ def save_day_plan(conn: Any, brief_type: BriefType, brief_date: dt.date, plan_js
         raise
 
 
-def prune_day_plans(conn: Any, before: dt.date) -> int:
+def prune_day_plans(conn: Any, before: dt.datetime) -> int:
+    """Remove plans last used before ``before`` (a backfilled past day keeps its fresh plan)."""
     try:
-        cursor = conn.execute("DELETE FROM day_plans WHERE brief_date < ?", (before.isoformat(),))
+        cursor = conn.execute("DELETE FROM day_plans WHERE updated_at < ?", (before.isoformat(timespec="microseconds"),))
         conn.commit()
     except Exception:
         conn.rollback()

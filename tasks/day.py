@@ -130,7 +130,7 @@ def prune_store() -> dict[str, int]:
                 path.unlink(missing_ok=True)
                 removed += 1
     pruned["task results"] = removed
-    pruned["day plans"] = db.run_with_reconnect(lambda c: repo.prune_day_plans(c, cutoff.date()))
+    pruned["day plans"] = db.run_with_reconnect(lambda c: repo.prune_day_plans(c, cutoff))
     get_run_logger().info("Pruned what is older than %d days: %s", settings.segment_retention_days,
                           ", ".join(f"{n} {what}" for what, n in pruned.items()))
     return pruned

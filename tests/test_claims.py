@@ -10,10 +10,9 @@ import threading
 import uuid
 
 import pytest
-from prefect.locking.filesystem import FileSystemLockManager
 
 from civic_briefs import claims as claims_module
-from civic_briefs.claims import Claims, claims_for, redis_lock_manager
+from civic_briefs.claims import AtomicFileLockManager, Claims, claims_for, redis_lock_manager
 from civic_briefs.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -38,7 +37,7 @@ def make_claims(request, tmp_path):
         if request.param == "redis":
             manager = redis_lock_manager(REDIS_URL)
         else:
-            manager = FileSystemLockManager(lock_files_directory=tmp_path / "claims")
+            manager = AtomicFileLockManager(tmp_path / "claims")
         claim = Claims(manager, namespace, request.param)
         made.append(claim)
         return claim
@@ -110,9 +109,9 @@ def test_threads_of_one_process_are_holders_of_their_own(make_claims):
 
 
 def test_namespaces_do_not_share_claims(tmp_path):
-    manager = FileSystemLockManager(lock_files_directory=tmp_path)
+    manager = AtomicFileLockManager(tmp_path)
     a = Claims(manager, "db-one|store", "files")
-    b = Claims(FileSystemLockManager(lock_files_directory=tmp_path), "db-two|store", "files")
+    b = Claims(AtomicFileLockManager(tmp_path), "db-two|store", "files")
     assert a.claim("story-ffff") and b.claim("story-ffff", wait_seconds=0.1)
     a.release("story-ffff")
     b.release("story-ffff")
@@ -136,3 +135,51 @@ def test_claims_for_chooses_redis_or_lock_files(tmp_path):
     if redis_lock_manager(REDIS_URL) is not None:
         assert claims_for(settings(locks="auto", redis_url=REDIS_URL), "ns").kind == "redis"
         assert claims_for(settings(locks="redis", redis_url=REDIS_URL), "ns").kind == "redis"
+
+
+def _contend(make_claims, contenders: int = 4, rounds: int = 30) -> tuple[list[str], int, int]:
+    """Contenders (each with its own lock manager, as processes have) claim one key over and over;
+    returns the errors raised, how many times two held it at once, and how many claims succeeded."""
+    lock = threading.Lock()
+    errors: list[str] = []
+    state = {"held": 0, "overlaps": 0, "claimed": 0}
+
+    def contend(claims: Claims) -> None:
+        for _ in range(rounds):
+            try:
+                if not claims.claim("story-contended", wait_seconds=10):
+                    errors.append("claim timed out")
+                    continue
+            except Exception as exc:  # noqa: BLE001 - what the test is about
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                state["held"] += 1
+                state["overlaps"] += state["held"] > 1
+                state["claimed"] += 1
+            with lock:
+                state["held"] -= 1
+            claims.release("story-contended")
+
+    threads = [threading.Thread(target=contend, args=(make_claims(),)) for _ in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads)
+    return errors, state["overlaps"], state["claimed"]
+
+
+def test_claims_contended_by_several_processes_never_raise_nor_overlap(make_claims):
+    errors, overlaps, claimed = _contend(make_claims)
+    assert errors == [] and overlaps == 0 and claimed == 4 * 30
+
+
+def test_file_claims_wait_while_another_process_is_writing_its_lock_file(tmp_path):
+    folder = tmp_path / "claims"
+    mine = Claims(AtomicFileLockManager(folder), "ns", "files")
+    # A lock file that is not whole (Prefect's own file locks leave one while they write it) is held.
+    folder.mkdir()
+    (folder / f"{mine._key('story-abcd')}.lock").touch()
+    assert mine.is_claimed_by_other("story-abcd") is True
+    assert mine.claim("story-abcd", wait_seconds=0.3) is False

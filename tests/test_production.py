@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from prefect.locking.filesystem import FileSystemLockManager
 
 from civic_briefs import importer, production, repo, retrying
-from civic_briefs.claims import Claims
+from civic_briefs.claims import AtomicFileLockManager, Claims
 from civic_briefs.models import Line, NewsItem, Segment, Usage, User
 from civic_briefs.plan import DayPlan, plan_day
 from civic_briefs.production import BriefMaker
@@ -180,7 +179,7 @@ def day(conn, tmp_path):
     plan = plan_day(conn, USERS, DAY, "daily", news_by_interest=NEWS, writer_name=FakeWriter.name, dedup_days=30,
                     top_stories=3, quick_hits=4, news_per_brief=6)
     store = SegmentStore(LocalBlobStore(tmp_path / "segments"))
-    claims = Claims(FileSystemLockManager(lock_files_directory=tmp_path / "claims"), f"test-{uuid.uuid4().hex}",
+    claims = Claims(AtomicFileLockManager(tmp_path / "claims"), f"test-{uuid.uuid4().hex}",
                     "files")
     return plan, store, claims
 
