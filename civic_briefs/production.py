@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SlotFactory = Callable[[str], Callable[[], AbstractContextManager[object]]]
+# How long a pool thread with nothing to do keeps its provider slot before giving it back.
+IDLE_GRACE_SECONDS = 1.0
 
 
 def no_slots(limit: str) -> Callable[[], AbstractContextManager[object]]:
@@ -136,7 +138,9 @@ class _PriorityPool:
     def _work(self) -> None:
         while True:
             try:
-                item = self._queue.get_nowait()
+                # A short grace: work comes in bursts (a brief's segments), and each slot taken is
+                # two round trips to the Prefect API.
+                item = self._queue.get(timeout=IDLE_GRACE_SECONDS)
             except queue.Empty:
                 self.keeper().release()  # idle: the slot is someone else's to use
                 item = self._queue.get()
