@@ -25,11 +25,11 @@ from civic_briefs.keys import content_hash
 
 log = logging.getLogger(__name__)
 
-# A claim whose holder died (a killed worker) expires after this long; making one piece (a few
-# provider requests with their retries) takes far less.
-CLAIM_HOLD_SECONDS = 300.0
+# A claim is held this long at a time and renewed by its (live) holder every quarter of it, so a
+# claim whose holder died (a killed worker) is free again within a minute.
+CLAIM_HOLD_SECONDS = 60.0
 # Waiting for another process's claim gives up after this long, then claims the piece itself.
-CLAIM_WAIT_SECONDS = CLAIM_HOLD_SECONDS + 30
+CLAIM_WAIT_SECONDS = 600.0
 
 
 class AtomicFileLockManager:
@@ -111,6 +111,18 @@ class AtomicFileLockManager:
             time.sleep(0.05)
         return True
 
+    def extend(self, key: str, holder: str, hold_timeout: float) -> bool:
+        """Hold ``key`` for ``hold_timeout`` more seconds if ``holder`` still holds it."""
+        info = self._read(key)
+        if not self._live(info) or info is None or info.get("holder") != holder:
+            return False
+        info["expires"] = time.time() + hold_timeout
+        fd, aside = tempfile.mkstemp(dir=self.lock_files_directory, prefix=".claim-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        os.replace(aside, self._path(key))
+        return True
+
     def release_lock(self, key: str, holder: str) -> None:
         info = self._read(key)
         if info is None or info.get("holder") != holder:
@@ -133,14 +145,28 @@ class AtomicFileLockManager:
         return True
 
 
+def _renewable_redis_lock_manager(url: str) -> Any:
+    from prefect_redis.locking import RedisLockManager
+
+    class RenewableRedisLockManager(RedisLockManager):
+        """Prefect's Redis lock manager, whose locks a live holder can keep renewing."""
+
+        def extend(self, key: str, holder: str, hold_timeout: float) -> bool:
+            lock = self._locks.get(self._lock_name_for_key(key))
+            if lock is None or not self.is_lock_holder(key, holder):
+                return False
+            return bool(lock.extend(hold_timeout, replace_ttl=True))
+
+    return RenewableRedisLockManager(connection_url=url)
+
+
 def redis_lock_manager(url: str, socket_timeout: float = 1.0) -> Any | None:
-    """A ``RedisLockManager`` for ``url`` if a Redis server answers there, else None."""
+    """A Redis lock manager (prefect-redis) for ``url`` if a Redis server answers there, else None."""
     try:
         import redis
-        from prefect_redis.locking import RedisLockManager
 
         redis.Redis.from_url(url, socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout).ping()
-        return RedisLockManager(connection_url=url)
+        return _renewable_redis_lock_manager(url)
     except Exception as exc:  # noqa: BLE001 - any failure means: no usable Redis here
         log.info("Redis at %s is not usable (%s): claims use lock files on this machine", _without_password(url),
                  type(exc).__name__)
@@ -166,6 +192,10 @@ class Claims:
         self.kind = kind
         # One holder per process and thread: a thread's claims are its own.
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._held: dict[tuple[str, str], float] = {}  # (lock key, holder) -> when claimed
+        self._held_lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._renewing = True
 
     def _key(self, key: str) -> str:
         return f"civic-briefs-{self._namespace}-{key}"
@@ -178,15 +208,46 @@ class Claims:
         return self._manager.is_locked(k) and not self._manager.is_lock_holder(k, self._holder())
 
     def claim(self, key: str, wait_seconds: float | None = CLAIM_WAIT_SECONDS) -> bool:
-        """Claim ``key``, waiting up to ``wait_seconds`` for another holder; True if claimed."""
-        return self._manager.acquire_lock(self._key(key), self._holder(), acquire_timeout=wait_seconds,
-                                          hold_timeout=CLAIM_HOLD_SECONDS)
+        """Claim ``key``, waiting up to ``wait_seconds`` for another holder; True if claimed. The
+        claim is renewed in the background until it is released."""
+        k, holder = self._key(key), self._holder()
+        claimed = self._manager.acquire_lock(k, holder, acquire_timeout=wait_seconds, hold_timeout=CLAIM_HOLD_SECONDS)
+        if claimed:
+            with self._held_lock:
+                self._held[(k, holder)] = time.monotonic()
+                if self._renewer is None and self._renewing:
+                    self._renewer = threading.Thread(target=self._renew, name="claims-renewer", daemon=True)
+                    self._renewer.start()
+        return claimed
 
     def release(self, key: str) -> None:
+        k, holder = self._key(key), self._holder()
+        with self._held_lock:
+            self._held.pop((k, holder), None)
         try:
-            self._manager.release_lock(self._key(key), self._holder())
+            self._manager.release_lock(k, holder)
         except Exception as exc:  # noqa: BLE001 - an expired claim is already released
             log.debug("Releasing the claim on %s: %s", key, exc)
+
+    def stop_renewing(self) -> None:
+        """Stop renewing held claims, as a process that died would (they expire after their hold)."""
+        self._renewing = False
+
+    def _renew(self) -> None:
+        while True:
+            time.sleep(CLAIM_HOLD_SECONDS / 4)
+            if not self._renewing:
+                return
+            with self._held_lock:
+                held = list(self._held)
+            for k, holder in held:
+                try:
+                    if not self._manager.extend(k, holder, CLAIM_HOLD_SECONDS):
+                        log.warning("The claim on %s was lost before it was released", k)
+                        with self._held_lock:
+                            self._held.pop((k, holder), None)
+                except Exception as exc:  # noqa: BLE001 - retried at the next round
+                    log.warning("Could not renew the claim on %s: %s: %s", k, type(exc).__name__, exc)
 
 
 def claims_for(settings: Any, namespace: str) -> Claims:

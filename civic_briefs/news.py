@@ -63,27 +63,38 @@ def unique_items(news_by_interest: dict[str, list[NewsItem]]) -> list[NewsItem]:
 
 
 def fetch_day_news(interests: list[str], brief_date: dt.date, source: Any, store: Any, per_interest: int,
-                   slot: Callable[[], AbstractContextManager[object]], log: Any) -> dict[str, list[NewsItem]]:
+                   slot: Callable[[], AbstractContextManager[object]], log: Any,
+                   max_parallel: int = 8) -> dict[str, list[NewsItem]]:
     """Each interest's news for the day, fetched once and kept in the segment store: a day run
-    again, or an ad-hoc brief that day, hears the same news. A fetch that fails (after its
-    retries) leaves that interest without news; the briefs go on."""
+    again, or an ad-hoc brief that day, hears the same news. The interests are fetched side by
+    side (``slot`` spaces the requests out: the source's rate limit). A fetch that fails (after
+    its retries) leaves that interest without news; the briefs go on."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from civic_briefs import keys
     from civic_briefs.retrying import with_retries
 
-    found: dict[str, list[NewsItem]] = {}
-    for interest in dict.fromkeys(interests):
+    def one(interest: str) -> list[NewsItem] | None:
         key = keys.news_fetch_key(interest, brief_date, source.name, per_interest)
         items = store.news(key)
-        if items is None:
-            def fetch(i: str = interest) -> list[NewsItem]:
-                with slot():
-                    return source.fetch(i, brief_date)
-            try:
-                items = with_retries(fetch, f"news for {interest}")
-            except Exception as exc:  # noqa: BLE001 - news is optional
-                log.warning("No news for %s: the fetch failed (%s: %s); the briefs go on without it",
-                            interest, type(exc).__name__, exc)
-                continue
-            store.put_news(key, items)
-        found[interest] = items
-    return found
+        if items is not None:
+            return items
+
+        def fetch() -> list[NewsItem]:
+            with slot():
+                return source.fetch(interest, brief_date)
+        try:
+            items = with_retries(fetch, f"news for {interest}")
+        except Exception as exc:  # noqa: BLE001 - news is optional
+            log.warning("No news for %s: the fetch failed (%s: %s); the briefs go on without it",
+                        interest, type(exc).__name__, exc)
+            return None
+        store.put_news(key, items)
+        return items
+
+    wanted = list(dict.fromkeys(interests))
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(max_parallel, len(wanted)), thread_name_prefix="news") as pool:
+        fetched = list(pool.map(one, wanted))
+    return {interest: items for interest, items in zip(wanted, fetched) if items is not None}

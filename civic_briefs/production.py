@@ -20,12 +20,14 @@ providers and how to take a provider's concurrency slot.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import itertools
 import logging
 import os
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SlotFactory = Callable[[str], Callable[[], AbstractContextManager[object]]]
+# Briefs joined and uploaded at once in one process.
+MAX_PARALLEL_PUBLISHES = 4
 # How long a pool thread with nothing to do keeps its provider slot before giving it back.
 IDLE_GRACE_SECONDS = 1.0
 
@@ -109,7 +113,22 @@ class _SlotKeeper:
     def release(self) -> None:
         held, self._held = self._held, None
         if held is not None:
-            held.__exit__(None, None, None)
+            try:
+                held.__exit__(None, None, None)
+            except Exception as exc:  # noqa: BLE001 - its lease then runs out on the server
+                log.warning("Could not give back a concurrency slot (%s: %s); its lease will expire",
+                            type(exc).__name__, exc)
+
+    @contextlib.contextmanager
+    def per_request(self) -> Iterator[None]:
+        """The slot around one provider request: taken if not held, kept after a success, and given
+        back after a failure, so the provider's own back-off before its retry holds nothing."""
+        self.hold()
+        try:
+            yield
+        except BaseException:
+            self.release()
+            raise
 
 
 class _PriorityPool:
@@ -120,7 +139,9 @@ class _PriorityPool:
         self._order = itertools.count()
         self._slot = slot
         self._local = threading.local()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
+        # Each thread runs in a copy of the caller's context (Prefect's settings and run context).
+        self._threads = [threading.Thread(target=contextvars.copy_context().run, args=(self._work,),
+                                          name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
 
@@ -136,6 +157,8 @@ class _PriorityPool:
         return future
 
     def _work(self) -> None:
+        # Nothing may end this loop but the shutdown sentinel: a dead thread would leave its
+        # queue's futures unresolved and the briefs waiting on them forever.
         while True:
             try:
                 # A short grace: work comes in bursts (a brief's segments), and each slot taken is
@@ -174,17 +197,19 @@ class BriefMaker:
 
     def __init__(self, plan: DayPlan, providers: Providers, store: SegmentStore, claims: Claims, *,
                  limit_sizes: dict[str, int], slot_for: SlotFactory = no_slots, max_concurrent_briefs: int = 32,
-                 key_prefix: str = "briefs", force: bool = False):
+                 key_prefix: str = "briefs", force: bool = False, listeners: Counter[str] | None = None):
         self.plan, self.providers, self.store, self.claims = plan, providers, store, claims
         self.force, self.key_prefix = force, key_prefix
         self.max_concurrent_briefs = max(1, max_concurrent_briefs)
         self.limit_sizes = limit_sizes
         self.slot_for = slot_for
         self.tally = Tally()
-        self.listeners = plan.listeners()
+        # How many briefs share each shared segment: the day's counts when this is a brief beside it.
+        self.listeners = listeners if listeners is not None else plan.listeners()
         self._writes: dict[str, Future[tuple[Segment, bool]]] = {}
         self._renders: dict[str, Future[tuple[RenderedSegment, bool]]] = {}
         self._lock = threading.Lock()
+        self._publishing = threading.BoundedSemaphore(MAX_PARALLEL_PUBLISHES)
         self._started = repo.now_iso()
 
     # ---- the run ----
@@ -287,12 +312,6 @@ class BriefMaker:
 
     def _publish(self, user_plan: UserPlan, script: Script, parts: list[RenderedSegment], costs: BriefCosts) -> BriefOutcome:
         plan, user = self.plan, user_plan.user
-        mp3 = audio.tag_mp3(audio.join_mp3([self._mp3(p) for p in parts]), title=script.title, artist="Civic Briefs",
-                            album=f"Civic Briefs {plan.brief_type}", date=plan.brief_date.isoformat(),
-                            comment=script.headline)
-        info = audio.mp3_info(mp3)
-        brief_audio = BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
-                                 bitrate_kbps=info.bitrate_kbps)
         brief_key = "brief-" + keys.content_hash(repo.brief_id(user.id, plan.brief_type, plan.brief_date))
         # Claimed while it is checked and published: two runs for the same brief publish it once.
         if not self.claims.claim(brief_key):
@@ -302,8 +321,16 @@ class BriefMaker:
             if row and row["status"] == "published" and (not self.force or row["updated_at"] >= self._started):
                 log.info("Brief %s was published meanwhile by another run; keeping it", row["id"])
                 return _outcome(publishing.brief_from_row(row))
-            published = with_retries(lambda: self._store_and_save(user_plan, script, brief_audio, costs),
-                                     f"publishing {user.id}'s brief")
+            # A few at a time: joining is CPU work, and each brief's MP3 is megabytes in memory.
+            with self._publishing:
+                mp3 = audio.tag_mp3(audio.join_mp3([self._mp3(p) for p in parts]), title=script.title,
+                                    artist="Civic Briefs", album=f"Civic Briefs {plan.brief_type}",
+                                    date=plan.brief_date.isoformat(), comment=script.headline)
+                info = audio.mp3_info(mp3)
+                brief_audio = BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
+                                         bitrate_kbps=info.bitrate_kbps)
+                published = with_retries(lambda: self._store_and_save(user_plan, script, brief_audio, costs),
+                                         f"publishing {user.id}'s brief")
         finally:
             self.claims.release(brief_key)
         return _outcome(published, script=script, costs=costs)
@@ -347,7 +374,7 @@ class BriefMaker:
                 return future
             pool = self._writers
             future = pool.submit(priority, lambda: self._once(
-                key, "write", self.store.segment, self.store.put_segment, make, pool.keeper()))
+                key, "write", self.store.segment, self.store.put_segment, _in_slot(make, pool.keeper()), pool.keeper()))
             self._writes[key] = future
         if render_priority is not None:
             # A shared segment is rendered as soon as it is written, for the first brief that needs it.
@@ -364,14 +391,19 @@ class BriefMaker:
                 speech = self.providers.speech
                 future = pool.submit(priority, lambda: self._once(
                     key, "render", self.store.render, self.store.put_render,
-                    lambda: rendering.render_segment(speech, segment).model_copy(update={"key": key}), pool.keeper()))
+                    lambda: rendering.render_segment(speech, segment, slot=pool.keeper().per_request).model_copy(
+                        update={"key": key}), pool.keeper()))
                 self._renders[key] = future
             return future
 
     def _once(self, key: str, kind: str, load: Callable[[str], T | None], save: Callable[[str, T], None],
               make: Callable[[], T], keeper: _SlotKeeper) -> tuple[T, bool]:
         """The piece under ``key``: from the store, or made (under a claim) and saved there.
-        Returns it and whether this run made it."""
+        Returns it and whether this run made it.
+
+        The claim is renewed while this process lives, so however long a slot takes to come, no
+        other process makes the piece meanwhile; a claim held elsewhere is waited for holding no slot.
+        """
         found = load(key)
         if found is not None:
             self.tally.count(False, kind)
@@ -387,16 +419,21 @@ class BriefMaker:
                 self.tally.count(False, kind)
                 return _light(found), False
 
-            def attempt() -> T:
-                keeper.hold()
-                return make()
-
-            made = with_retries(attempt, f"{kind} {key}", before_sleep=keeper.release)
-            save(key, made)
+            made = with_retries(make, f"{kind} {key}", before_sleep=keeper.release)
+            # Paid for: keep it, trying again if the store fails for a moment.
+            with_retries(lambda: save(key, made), f"saving {kind} {key}")
             self.tally.count(True, kind)
             return _light(made), True
         finally:
             self.claims.release(key)
+
+
+def _in_slot(make: Callable[[], T], keeper: _SlotKeeper) -> Callable[[], T]:
+    """``make`` (one provider request, with the SDK's own retries inside) holding the writer's slot."""
+    def made() -> T:
+        with keeper.per_request():
+            return make()
+    return made
 
 
 def _light(piece: T) -> T:

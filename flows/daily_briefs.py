@@ -57,7 +57,8 @@ def daily_briefs(
     progress_key = f"{_artifact_prefix(brief_type)}-progress-{day.isoformat()}"
     if fan_out == "deployment":
         started = repo.now_iso()
-        finished, stranded = deployment_fan_out.run_batches(user_ids, day, brief_type, settings.fan_out_runs, log)
+        finished, stranded = deployment_fan_out.run_batches(user_ids, day, brief_type, settings.fan_out_runs, log,
+                                                            max_concurrent_briefs)
         outcomes = {o.user_id: o for o in _outcomes_from_rows(finished, day, brief_type, started)}
         if stranded:
             outcomes.update({o.user_id: o for o in make_briefs(plan, stranded, max_concurrent_briefs=max_concurrent_briefs,

@@ -62,9 +62,10 @@ def batches(user_ids: list[str], runs: int) -> list[list[str]]:
 
 
 def run_batches(user_ids: list[str], brief_date: dt.date, brief_type: str, runs: int,
-                log: logging.LoggerAdapter) -> tuple[list[str], list[str]]:
+                log: logging.LoggerAdapter, max_concurrent_briefs: int | None = None) -> tuple[list[str], list[str]]:
     """Start the batches and wait for them. Returns (users whose batch ran to an end, users to
-    make in this process: no worker could take them). Each brief's outcome is on its row."""
+    make in this process: no worker could take them, or their batch could not be started or
+    waited for). Each brief's outcome is on its row."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -74,13 +75,21 @@ def run_batches(user_ids: list[str], brief_date: dt.date, brief_type: str, runs:
         log.warning("fan_out=deployment, but %s: making the briefs in this process instead", reason)
         return [], user_ids
     started: dict[Any, list[str]] = {}
+    unstarted: list[str] = []
     for batch in batches(user_ids, runs):
-        run = run_deployment(MAKE_BRIEFS_DEPLOYMENT, timeout=0, parameters={
-            "brief_date": brief_date.isoformat(), "brief_type": brief_type, "user_ids": batch})
+        try:
+            run = run_deployment(MAKE_BRIEFS_DEPLOYMENT, timeout=0, parameters={
+                "brief_date": brief_date.isoformat(), "brief_type": brief_type, "user_ids": batch,
+                "max_concurrent_briefs": max_concurrent_briefs})
+        except Exception as exc:  # noqa: BLE001 - those briefs are made here instead
+            log.warning("Could not start a make-briefs run for %d users (%s: %s): making them here",
+                        len(batch), type(exc).__name__, exc)
+            unstarted.extend(batch)
+            continue
         started[run.id] = batch
     log.info("Started %d make-briefs runs for %d users; waiting for them", len(started), len(user_ids))
-    finished, stranded = asyncio.run(_wait(started, log))
-    return finished, stranded
+    finished, stranded = asyncio.run(_wait(started, log)) if started else ([], [])
+    return finished, stranded + unstarted
 
 
 async def _wait(started: dict[Any, list[str]], log: logging.LoggerAdapter) -> tuple[list[str], list[str]]:
@@ -107,6 +116,14 @@ async def _wait(started: dict[Any, list[str]], log: logging.LoggerAdapter) -> tu
                 return run_id, True
 
     finished, stranded = [], []
-    for run_id, ran in await asyncio.gather(*(one(r) for r in started)):
-        (finished if ran else stranded).extend(started[run_id])
+    outcomes = await asyncio.gather(*(one(r) for r in started), return_exceptions=True)
+    for run_id, outcome in zip(started, outcomes):
+        if isinstance(outcome, BaseException):
+            # Not known to have ended: what its batch did not publish is made here (a published
+            # brief is kept as it is).
+            log.warning("Could not wait for make-briefs run %s (%s: %s): making what it did not publish here",
+                        run_id, type(outcome).__name__, outcome)
+            stranded.extend(started[run_id])
+        else:
+            (finished if outcome[1] else stranded).extend(started[run_id])
     return finished, stranded

@@ -81,7 +81,7 @@ def generate_brief(
     # An ad-hoc run's interests are this brief's interests, in the opening too. A forced remake
     # selects afresh (bills imported since count): an ad-hoc plan is never the stored day plan.
     plan = plan_briefs([user.model_copy(update={"interests": interests})], day, brief_type, stored=False)
-    outcome = make_briefs(plan, [user_id], force=force, max_concurrent_briefs=1)[0]
+    outcome = make_briefs(plan, [user_id], force=force, max_concurrent_briefs=1, beside_the_day=True)[0]
     if outcome.status == "failed":
         raise BriefFailed(outcome.error)
     assert outcome.brief is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from collections import Counter
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -79,18 +80,21 @@ def _no_slot() -> contextlib.AbstractContextManager[object]:
 @task(name="make-briefs", task_run_name="make-{plan.brief_type}-briefs-{plan.brief_date}", cache_policy=NO_CACHE,
       persist_result=False, **RETRY_OPTIONS)
 def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = False,
-                max_concurrent_briefs: int | None = None, progress_key: str | None = None) -> list[BriefOutcome]:
+                max_concurrent_briefs: int | None = None, progress_key: str | None = None,
+                beside_the_day: bool = False) -> list[BriefOutcome]:
     """Make the briefs of ``user_ids`` (default all of the plan's); one outcome per user, in the
     plan's order. A brief that fails is a failed outcome (and row), not an error: the others go on.
-    Each brief published now gets its artifacts as soon as it is out."""
+    Each brief published now gets its artifacts as soon as it is out. ``beside_the_day``: an
+    ad-hoc brief, charged its share of shared segments as the day's stored plan counts them."""
     log = get_run_logger()
     settings = get_settings()
     providers = registry.providers(settings)
     sizes = require_limits(providers.limits())
+    listeners = _listeners_beside_the_day(plan) if beside_the_day else None
     maker = BriefMaker(plan, providers, registry.segment_store(settings), registry.claims(settings),
                        limit_sizes=sizes, slot_for=slot_for,
                        max_concurrent_briefs=max_concurrent_briefs or settings.max_concurrent_briefs,
-                       key_prefix=settings.s3_prefix, force=force)
+                       key_prefix=settings.s3_prefix, force=force, listeners=listeners)
     wanted = [p.user.id for p in plan.users] if user_ids is None else user_ids
     log.info("Making %d briefs (%d at once; claims: %s; segment store: %s)", len(wanted), maker.max_concurrent_briefs,
              maker.claims.kind, maker.store.name)
@@ -101,8 +105,8 @@ def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = 
     for outcome in maker.run(wanted):
         if outcome.status == "published" and outcome.made_now and outcome.script and outcome.brief and outcome.costs:
             create_brief_artifacts(outcome.script, outcome.brief, outcome.costs)
-        # The script was for the artifacts; the report keeps the facts.
-        outcomes[outcome.user_id] = outcome.model_copy(update={"script": None})
+        # The script and costs were for the artifacts; the report keeps the facts (memory stays flat).
+        outcomes[outcome.user_id] = outcome.model_copy(update={"script": None, "costs": None})
         if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             update_progress_artifact(progress, progress=100.0 * len(outcomes) / len(wanted))
@@ -114,6 +118,15 @@ def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = 
     log.info("Made %d briefs in %.1f s: %d segments written and %d rendered now, %d taken from the segment store",
              len(outcomes), time.monotonic() - started, tally.written, tally.rendered, tally.reused)
     return [outcomes[uid] for uid in wanted if uid in outcomes]
+
+
+def _listeners_beside_the_day(plan: DayPlan) -> Counter[str]:
+    counts = plan.listeners()
+    saved = db.run_with_reconnect(lambda c: repo.get_day_plan(c, plan.brief_type, plan.brief_date))
+    if saved:
+        day = DayPlan.model_validate_json(saved).listeners()
+        counts = Counter({key: max(count, day.get(key, 0)) for key, count in counts.items()})
+    return counts
 
 
 @task(name="prune-store", cache_policy=NO_CACHE, persist_result=False)

@@ -52,4 +52,7 @@ def slot_for(limit: str) -> Callable[[], AbstractContextManager[object]]:
             rate_limit(limit, occupy=1, strict=True)
             return contextlib.nullcontext()
         return spaced
-    return lambda: concurrency(limit, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
+    # A lease renewal that fails is not fatal to the request holding the slot: at worst the slot
+    # returns to the pool a little early (strict would otherwise cancel the thread mid-request).
+    return lambda: concurrency(limit, occupy=1, lease_duration=LEASE_SECONDS, strict=True,
+                               raise_on_lease_renewal_failure=False)

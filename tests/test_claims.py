@@ -85,7 +85,10 @@ def test_an_expired_claim_can_be_taken_and_its_old_holder_cannot_release_it(make
     first, second, third = make_claims(), make_claims(), make_claims()
     assert first.claim("news-dddd")
     assert second.claim("news-dddd", wait_seconds=0.1) is False
-    # A holder that died: its claim runs out after the hold, then the next one gets it.
+    # A live holder keeps its claim past the hold: it is renewed.
+    assert second.claim("news-dddd", wait_seconds=1.5) is False
+    # A holder that died (it renews no more): its claim runs out after the hold, then the next one gets it.
+    first.stop_renewing()
     assert second.claim("news-dddd", wait_seconds=10) is True
     first.release("news-dddd")  # the old holder's late release is a no-op...
     assert third.claim("news-dddd", wait_seconds=0.1) is False  # ...the new holder keeps it

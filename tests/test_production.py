@@ -4,6 +4,7 @@ libSQL file, a local segment store and lock-file claims."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -140,14 +141,16 @@ class FakeSpeech:
         self.slots = slots
         self._lock = threading.Lock()
 
-    def render_part(self, lines, previous_request_ids, slot=None) -> RenderedPartResult:
-        text = " | ".join(f"{s}:{t}" for s, t in lines)
-        if self.slots is not None and not self.slots.holding(self.limit, text[:30]):
-            self.unslotted.append(text)
-        with self._lock:
-            self.texts.append(text)
-            number = len(self.texts)
-        time.sleep(0.005)
+    def render_part(self, lines, previous_request_ids, slot=contextlib.nullcontext) -> RenderedPartResult:
+        # As the protocol says: the slot is entered around each request to the service.
+        with slot():
+            text = " | ".join(f"{s}:{t}" for s, t in lines)
+            if self.slots is not None and not self.slots.holding(self.limit, text[:30]):
+                self.unslotted.append(text)
+            with self._lock:
+                self.texts.append(text)
+                number = len(self.texts)
+            time.sleep(0.005)
         characters = sum(len(t) for _, t in lines)
         return RenderedPartResult(mp3=tone_mp3(0.2 + (characters % 17) / 100), request_id=f"req-{number}",
                                   usage=Usage(characters=characters, requests=1, dollars=Decimal("0.0003")))
@@ -330,3 +333,29 @@ def test_a_forced_second_run_makes_nothing_new_and_the_same_audio(day, conn):
     outcomes = list(kept.run())
     assert {o.status for o in outcomes} == {"published"} and not any(o.made_now for o in outcomes)
     assert (kept.tally.written, kept.tally.rendered, kept.tally.reused) == (0, 0, 0)
+
+
+def test_a_slot_that_cannot_be_given_back_does_not_stop_the_day(day, conn):
+    """Giving a slot back is an API call: when it fails (an API that answers 503 for a moment), the
+    pool thread carries on (the slot's lease runs out on the server) and every brief is still made."""
+    plan, store, claims = day
+    failed_releases = []
+
+    def slot_for(limit: str):
+        @contextmanager
+        def slot():
+            yield
+            failed_releases.append(limit)
+            raise RuntimeError("HTTP 503 Service Unavailable")
+        return slot
+
+    writer, speech = FakeWriter(), FakeSpeech()
+    maker, _ = make(plan, store, claims, writer, speech, slot_for=slot_for, limit_sizes={"anthropic": 1, "elevenlabs": 1})
+    done: list = []
+    runner = threading.Thread(target=lambda: done.extend(maker.run()), daemon=True)
+    runner.start()
+    runner.join(60)  # a guard: a dead pool thread would leave the day waiting forever
+    assert not runner.is_alive(), "the day hung after a failed slot release"
+    assert sorted(o.user_id for o in done) == sorted(u.id for u in USERS)
+    assert {o.status for o in done} == {"published"}
+    assert "anthropic" in failed_releases and "elevenlabs" in failed_releases
