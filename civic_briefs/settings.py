@@ -123,7 +123,7 @@ class Settings(BaseSettings):
 
     # Prefect orchestration
     # Briefs in progress at once (each carried from its segments to publishing by one thread).
-    max_concurrent_briefs: int = Field(default=32, ge=1, le=256)
+    max_concurrent_briefs: int = Field(default=64, ge=1, le=256)
     # fan_out "deployment": how many make-briefs runs share the day's users.
     fan_out_runs: int = Field(default=4, ge=1, le=64)
     # "in-process": daily_briefs runs each user's brief as a child flow inside its own process (the

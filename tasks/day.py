@@ -8,9 +8,11 @@ task (or a rerun of the day) repays nothing that was finished.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -31,6 +33,7 @@ from tasks.policy import RETRY_OPTIONS
 
 # The day's report is updated at most this often while briefs are being made.
 PROGRESS_EVERY_SECONDS = 2.0
+ARTIFACT_THREADS = 4
 
 
 @task(name="plan-briefs", task_run_name="plan-{brief_type}-briefs-{brief_date}", cache_policy=NO_CACHE,
@@ -102,9 +105,13 @@ def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = 
         if progress_key and len(wanted) > 1 else None
     started = last_report = time.monotonic()
     outcomes: dict[str, BriefOutcome] = {}
+    # Artifacts are three API calls a brief: a few threads make them (in this task run's context,
+    # so they belong to it) while the next briefs come out.
+    reporters = ThreadPoolExecutor(ARTIFACT_THREADS, thread_name_prefix="artifacts")
     for outcome in maker.run(wanted):
         if outcome.status == "published" and outcome.made_now and outcome.script and outcome.brief and outcome.costs:
-            create_brief_artifacts(outcome.script, outcome.brief, outcome.costs)
+            reporters.submit(contextvars.copy_context().run, create_brief_artifacts, outcome.script, outcome.brief,
+                             outcome.costs)
         # The script and costs were for the artifacts; the report keeps the facts (memory stays flat).
         outcomes[outcome.user_id] = outcome.model_copy(update={"script": None, "costs": None})
         if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
@@ -112,6 +119,7 @@ def make_briefs(plan: DayPlan, user_ids: list[str] | None = None, force: bool = 
             update_progress_artifact(progress, progress=100.0 * len(outcomes) / len(wanted))
         if len(outcomes) == 1:
             log.info("First brief done after %.1f s: %s %s", time.monotonic() - started, outcome.user_id, outcome.status)
+    reporters.shutdown(wait=True)
     if progress is not None:
         update_progress_artifact(progress, progress=100.0)
     tally = maker.tally

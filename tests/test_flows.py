@@ -89,6 +89,14 @@ def test_daily_briefs_publishes_every_user_and_shares_segments(seeded):
     assert sorted((row["user"], row["status"]) for row in rows) == sorted((u.id, "published") for u in users)
     progress = next(a for a in artifact if a.key == f"daily-briefs-progress-{day}")
     assert float(progress.data) == 100.0
+    # Each brief's own artifacts, made on the day's make-briefs task run.
+    make_run = next(t for t in task_runs_of(state.state_details.flow_run_id) if t.name.startswith("make-"))
+    for user in users:
+        for key in (f"brief-{user.id}-{day}", f"brief-audio-{user.id}-{day}", f"brief-costs-{user.id}-{day}"):
+            found = next(a for a in artifact if a.key == key)
+            assert found.task_run_id == make_run.id, key
+    markdown = next(a for a in artifact if a.key == f"brief-maria-{day}")
+    assert "## Digest" in markdown.data and "**Alex:**" in markdown.data
 
 
 def test_second_run_makes_nothing_and_forced_rerun_hits_the_cache(seeded):
