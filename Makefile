@@ -52,3 +52,12 @@ stop:
 
 clean:
 	rm -rf .data
+
+.PHONY: bench bench-quick
+## The benchmark of the day at scale (docs/benchmarks.md): 1,000 users at full latency, about 30-40 min.
+bench: install-dev
+	$(VENV)/bin/python benchmarks/bench_day.py $(BENCH_ARGS)
+
+## The same, small and fast (under 3 minutes): `make bench-quick BENCH_ARGS=--embedded` for the embedded API.
+bench-quick: install-dev
+	$(VENV)/bin/python benchmarks/bench_day.py --quick $(BENCH_ARGS)

@@ -94,7 +94,10 @@ def make_users(count: int, seed: int = 11):
 
     rng = random.Random(seed)
     interests = sorted(INTEREST_POLICY_AREAS)
-    return [User(id=f"u{i:05d}", name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+    # A first name of each user's own: the stand-in's "model" writes an opening and a close from the
+    # first name and the segments, so shared first names would make personal segments identical
+    # (and rendered once) where a real model writes each listener's own.
+    return [User(id=f"u{i:05d}", name=f"{rng.choice(FIRST)}{i} {rng.choice(LAST)}",
                  interests=rng.sample(interests, rng.randint(2, 4))) for i in range(count)]
 
 
@@ -410,6 +413,20 @@ def oldway_day(b: Bench, sample: int, users: int) -> dict:
     }
 
 
+def oldway_from_brief(ob: dict, users: int) -> dict:
+    """The old way's day from the one brief made the old way (``--quick``)."""
+    r = ob["runs"]["oldway"]
+    apis = r["standins"]["apis"]
+    return {
+        "measured_users": 1, "measured_wall_s": r["wall_s"], "per_brief_s": r["wall_s"],
+        "extrapolated_users": users, "extrapolated_wall_s": r["wall_s"] * users,
+        "requests_measured": {k: v["requests"] for k, v in apis.items()},
+        "requests_extrapolated": {k: v["requests"] * users for k, v in apis.items()},
+        "elevenlabs_characters_measured": apis["elevenlabs"]["characters"],
+        "elevenlabs_characters_extrapolated": apis["elevenlabs"]["characters"] * users,
+    }
+
+
 def cost(b: Bench, users: int) -> dict:
     r = b.run(f"cost-{users}", "day", users, scale=0.0)
     lib = b.run(f"cost-{users}-library", "library", users, scale=0.0)
@@ -565,9 +582,14 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = p.parse_args()
     if args.quick:
-        args.users, args.latency_scale, args.oldway_users = min(args.users, 150), 0.05, 2
-        args.cost_users, args.cost_extrapolate, args.rss_small = 2000, True, 50
+        # Under 3 minutes on 2 cores: a day of 100 (also the small RSS point), the old way taken from
+        # the one brief, the zero-latency cost measured at 100 users and extrapolated, no resume (a
+        # resume waits out the killed run's claims: about 300 s, see docs/benchmarks.md).
+        args.users, args.latency_scale, args.oldway_users = min(args.users, 100), 0.05, 1
+        args.cost_users, args.cost_extrapolate, args.rss_small = 100, True, 0
+        args.skip = ",".join(filter(None, [args.skip, "resume", "rss"]))
     skip = set(filter(None, args.skip.split(",")))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that the servers are stopped
     started = time.time()
     b = Bench(args)
     res: dict = {"config": {**vars(args), "latencies": b.latencies(), "api": "embedded (SQLite)" if args.embedded
@@ -580,10 +602,15 @@ def main() -> None:
             res["one_brief"] = one_brief(b)
         if "day" not in skip:
             res["day"] = day(b, args.users)
-        if "oldway" not in skip:
+        if "oldway" not in skip and args.oldway_users == 1 and "one_brief" in res:
+            res["oldway_day"] = oldway_from_brief(res["one_brief"], args.users)
+        elif "oldway" not in skip:
             res["oldway_day"] = oldway_day(b, args.oldway_users, args.users)
         small = None
-        if "rss" not in skip or "resume" not in skip:
+        if "day" in res and ("rss" in skip or args.rss_small == args.users):
+            res["rss"] = [{"users": res["day"]["users"], "peak_rss_mb": res["day"]["peak_rss_mb"],
+                           "pipeline_max_rss_mb": res["day"]["pipeline_max_rss_mb"]}]
+        if args.rss_small and ("rss" not in skip or "resume" not in skip):
             small = day(b, args.rss_small, name="day-small")
             res["rss"] = [{"users": small["users"], "peak_rss_mb": small["peak_rss_mb"],
                            "pipeline_max_rss_mb": small["pipeline_max_rss_mb"]}]
@@ -594,15 +621,17 @@ def main() -> None:
             res["resume"] = resume(b, args.rss_small, small)
         if "cost" not in skip:
             res["cost"] = []
-            sizes = [1000, args.cost_users] if not args.quick else [min(args.users, 1000), args.cost_users]
+            sizes = [args.cost_users] if args.cost_extrapolate else [1000, args.cost_users]
             for n in dict.fromkeys(sizes):
                 res["cost"].append(cost(b, n))
-            if args.cost_extrapolate or args.quick:
+            if args.cost_extrapolate:
                 base = res["cost"][-1]
-                res["cost"].append({**{k: base[k] for k in ("cpu_per_brief", "library_cpu_per_brief",
-                                                            "orchestration_cpu_per_brief", "standins_cpu_per_brief",
-                                                            "prefect_api_calls_per_brief", "runs_per_brief")},
-                                    "users": 10000, "extrapolated_from": base["users"]})
+                for n in (1000, 10000):
+                    if n > base["users"]:
+                        res["cost"].append({**{k: base[k] for k in (
+                            "cpu_per_brief", "library_cpu_per_brief", "orchestration_cpu_per_brief",
+                            "standins_cpu_per_brief", "prefect_api_calls_per_brief", "runs_per_brief")},
+                            "users": n, "extrapolated_from": base["users"]})
             res["rss"] = res.get("rss", []) + [{"users": c["users"], "peak_rss_mb": c["peak_rss_mb"],
                                                 "pipeline_max_rss_mb": c["pipeline_max_rss_mb"], "zero_latency": True}
                                                for c in res["cost"] if "peak_rss_mb" in c]

@@ -189,6 +189,7 @@ def main() -> None:
     _count_api_calls()
     _wrap_storage()
     import prefect  # noqa: F401 - imported before the window opens
+
     import civic_briefs.production  # noqa: F401
     t_sdk = time.time()
     # The providers' SDKs are imported lazily by the registry, inside the first flow run: a
