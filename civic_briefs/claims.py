@@ -152,10 +152,15 @@ def _renewable_redis_lock_manager(url: str) -> Any:
         """Prefect's Redis lock manager, whose locks a live holder can keep renewing."""
 
         def extend(self, key: str, holder: str, hold_timeout: float) -> bool:
+            from redis.exceptions import LockError
+
             lock = self._locks.get(self._lock_name_for_key(key))
             if lock is None or not self.is_lock_holder(key, holder):
                 return False
-            return bool(lock.extend(hold_timeout, replace_ttl=True))
+            try:
+                return bool(lock.extend(hold_timeout, replace_ttl=True))
+            except LockError:  # it expired, or someone removed it: no longer ours
+                return False
 
     return RenewableRedisLockManager(connection_url=url)
 
@@ -236,10 +241,11 @@ class Claims:
     def _renew(self) -> None:
         while True:
             time.sleep(CLAIM_HOLD_SECONDS / 4)
-            if not self._renewing:
-                return
             with self._held_lock:
                 held = list(self._held)
+                if not self._renewing or not held:
+                    self._renewer = None  # the next claim starts another
+                    return
             for k, holder in held:
                 try:
                     if not self._manager.extend(k, holder, CLAIM_HOLD_SECONDS):

@@ -288,7 +288,7 @@ def test_adhoc_generate_brief_publishes_a_playable_mp3(stack):
     assert len(briefs) == 1
     brief = briefs[0]
     assert brief["status"] == "published" and brief["brief_type"] == "daily"
-    assert json.loads(brief["policy_interests"]) == ["healthcare"]
+    assert brief["policy_interests"] == ["healthcare"]
     mp3 = Path(brief["audio_url"].removeprefix("file://"))
     assert mp3.is_file() and mp3.is_relative_to(stack.root / "audio")
     assert MP3(mp3).info.length > 10
