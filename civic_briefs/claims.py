@@ -249,9 +249,11 @@ class Claims:
             for k, holder in held:
                 try:
                     if not self._manager.extend(k, holder, CLAIM_HOLD_SECONDS):
-                        log.warning("The claim on %s was lost before it was released", k)
                         with self._held_lock:
-                            self._held.pop((k, holder), None)
+                            # Released meanwhile (the usual case), or really lost.
+                            lost = self._held.pop((k, holder), None) is not None
+                        if lost:
+                            log.warning("The claim on %s was lost before it was released", k)
                 except Exception as exc:  # noqa: BLE001 - retried at the next round
                     log.warning("Could not renew the claim on %s: %s: %s", k, type(exc).__name__, exc)
 
