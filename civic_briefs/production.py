@@ -12,8 +12,8 @@ longest piece first among equals. A pool thread keeps its provider slot while it
 it back when idle, before waiting on another process's claim, and before a retry's back-off.
 
 Every piece is looked up in the segment store first and saved there when made, under a claim
-(``civic_briefs.claims``) held only while it is made; so a day run again, an ad-hoc brief and a
-second worker never pay for a piece twice. Nothing here knows Prefect: the caller hands in the
+(``civic_briefs.claims``) held, and renewed, only while it is made; so a day run again, an ad-hoc
+brief and a second worker never pay for a piece twice. Nothing here knows Prefect: the caller hands in the
 providers and how to take a provider's concurrency slot.
 """
 
