@@ -57,7 +57,7 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
         interests = [i for u in users for i in u.interests if i in INTEREST_POLICY_AREAS]
         source = providers.news
         found = news.fetch_day_news(interests, brief_date, source, registry.segment_store(settings),
-                                    settings.news_per_interest, slot_for(source.limit) if getattr(source, "limit", None) else _no_slot,
+                                    settings.news_per_interest, slot_for(source.limit) if getattr(source, "limit", None) else contextlib.nullcontext,
                                     log)
         plan = db.run_with_reconnect(lambda c: plan_day(
             c, users, brief_date, brief_type, news_by_interest=found, writer_name=providers.writer.name,
@@ -74,10 +74,6 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
              sum(k.startswith("story-") for k in listeners), sum(k.startswith("news-") for k in listeners),
              sum(listeners.values()), sum(not p.has_content for p in plan.users))
     return plan
-
-
-def _no_slot() -> contextlib.AbstractContextManager[object]:
-    return contextlib.nullcontext()
 
 
 @task(name="make-briefs", task_run_name="make-{plan.brief_type}-briefs-{plan.brief_date}", cache_policy=NO_CACHE,

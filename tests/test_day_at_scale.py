@@ -43,13 +43,8 @@ def generated_users() -> list[User]:
 
 @pytest.fixture
 def busy_day(settings_env, standins, tmp_path):
-    settings = settings_env(
-        anthropic_api_key=standins.anthropic.api_key, anthropic_base_url=standins.base_url,
-        elevenlabs_api_key=standins.elevenlabs.api_key, elevenlabs_base_url=standins.base_url,
-        brave_api_key=standins.brave.api_key, brave_base_url=standins.base_url, brave_requests_per_second=50,
-        brave_concurrency=5, claude_max_attempts=2, elevenlabs_concurrency=ELEVENLABS_LIMIT,
-        segment_store_path=tmp_path / "segments", locks="file",
-    )
+    settings = settings_env(**standins.env(
+        elevenlabs_concurrency=ELEVENLABS_LIMIT, segment_store_path=tmp_path / "segments", locks="file"))
     standins.elevenlabs.latency = ELEVENLABS_LATENCY
     standins.elevenlabs.concurrency_limit = ELEVENLABS_LIMIT
     with get_client(sync_client=True) as client:

@@ -31,14 +31,11 @@ CDN = "https://cdn.briefs.example"
 def paid(settings_env, standins, moto_endpoint):
     bucket = f"briefs-{uuid.uuid4().hex[:10]}"
     s3_admin_client(moto_endpoint).create_bucket(Bucket=bucket)
-    settings = settings_env(
-        anthropic_api_key=standins.anthropic.api_key, anthropic_base_url=standins.base_url,
-        elevenlabs_api_key=standins.elevenlabs.api_key, elevenlabs_base_url=standins.base_url,
-        brave_api_key=standins.brave.api_key, brave_base_url=standins.base_url, brave_requests_per_second=50,
-        brave_concurrency=5, storage="s3", s3_bucket=bucket, s3_endpoint_url=moto_endpoint,
+    settings = settings_env(**standins.env(
+        storage="s3", s3_bucket=bucket, s3_endpoint_url=moto_endpoint,
         s3_access_key_id="test-key-id", s3_secret_access_key="test-secret", cdn_base_url=CDN,
-        claude_max_attempts=2, elevenlabs_concurrency=2,
-    )
+        elevenlabs_concurrency=2,
+    ))
     with get_client(sync_client=True) as client:
         ensure_concurrency_limits(client, settings)
     db.init_db()

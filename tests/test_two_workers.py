@@ -73,15 +73,11 @@ def shared_day(settings_env, standins, moto_endpoint, tmp_path):
         pytest.skip(f"Redis is not reachable at {REDIS_URL}: the two workers' claims need it")
     bucket = f"two-workers-{uuid.uuid4().hex[:10]}"
     s3_admin_client(moto_endpoint).create_bucket(Bucket=bucket)
-    settings = settings_env(
-        anthropic_api_key=standins.anthropic.api_key, anthropic_base_url=standins.base_url,
-        elevenlabs_api_key=standins.elevenlabs.api_key, elevenlabs_base_url=standins.base_url,
-        brave_api_key=standins.brave.api_key, brave_base_url=standins.base_url, brave_requests_per_second=50,
-        brave_concurrency=5, claude_max_attempts=2, elevenlabs_concurrency=ELEVENLABS_LIMIT,
-        storage="s3", s3_bucket=bucket, s3_endpoint_url=moto_endpoint, s3_access_key_id="test-key-id",
+    settings = settings_env(**standins.env(
+        elevenlabs_concurrency=ELEVENLABS_LIMIT, storage="s3", s3_bucket=bucket, s3_endpoint_url=moto_endpoint, s3_access_key_id="test-key-id",
         s3_secret_access_key="test-secret", locks="redis", redis_url=REDIS_URL,
         segment_store_path=tmp_path / "segments-unused",
-    )
+    ))
     standins.elevenlabs.latency = 0.2
     standins.elevenlabs.concurrency_limit = ELEVENLABS_LIMIT
     with get_client(sync_client=True) as client:

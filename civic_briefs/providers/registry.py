@@ -167,14 +167,3 @@ class ProviderNames:
 
     def describe(self) -> str:
         return f"script={self.script} speech={self.speech} news={self.news} storage={self.storage}"
-
-
-def chosen_names(settings: Settings | None = None) -> ProviderNames:
-    """Names of the providers settings choose (no secrets in them), for logs and cache keys."""
-    settings = settings or get_settings()
-    return ProviderNames(
-        script=script_writer(settings).name,
-        speech=speech_renderer(settings).name,
-        news=news_source(settings).name,
-        storage=audio_storage(settings).name,
-    )

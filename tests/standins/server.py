@@ -40,6 +40,14 @@ class StandIns:
         for control in (self.anthropic, self.elevenlabs, self.brave):
             control.reset()
 
+    def env(self, **overrides: Any) -> dict[str, Any]:
+        """``BRIEFS_*`` values (for ``settings_env``) pointing every paid provider at the stand-ins."""
+        return dict(
+            anthropic_api_key=self.anthropic.api_key, anthropic_base_url=self.base_url,
+            elevenlabs_api_key=self.elevenlabs.api_key, elevenlabs_base_url=self.base_url,
+            brave_api_key=self.brave.api_key, brave_base_url=self.base_url, brave_requests_per_second=50,
+            brave_concurrency=5, claude_max_attempts=2, **overrides)
+
     def settings(self, **overrides: Any) -> Settings:
         """Settings pointed at the stand-ins, with their keys and no ``.env`` file."""
         values: dict[str, Any] = dict(
