@@ -261,7 +261,15 @@ class BriefMaker:
                 reason = (f"No bills or news matched interests {', '.join(user.interests)} that this user has not "
                           "heard lately")
                 return _outcome(self._record(user_plan, "skipped", reason))
-            return self._make(index, user_plan)
+            claim = publishing.brief_claim_key(repo.brief_id(user.id, self.plan.brief_type, self.plan.brief_date))
+            # Held from the first personal step to the row: a second run for the same brief (an ad-hoc
+            # run twice, two day runs) waits here, then returns what the first published.
+            if not self.claims.claim(claim):
+                log.warning("The claim on %s's brief outlived its wait; making it here", user.id)
+            try:
+                return self._existing_now(user_plan) or self._make(index, user_plan)
+            finally:
+                self.claims.release(claim)
         except Exception as exc:  # noqa: BLE001 - one brief's failure must not stop the others
             log.error("Brief for %s failed: %s: %s", user.id, type(exc).__name__, exc)
             error = str(exc) if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
@@ -273,6 +281,16 @@ class BriefMaker:
             # This run failed, even where an earlier published brief is kept (it says so).
             return BriefOutcome(user_id=user.id, status="failed", made_now=False, error=kept.error if kept else error,
                                 brief=kept)
+
+    def _existing_now(self, user_plan: UserPlan) -> BriefOutcome | None:
+        """The brief another run published while this one was starting (or, without ``force``, at any
+        time), returned as it is; None when this run is to make it."""
+        plan, user = self.plan, user_plan.user
+        row = db.run_with_reconnect(lambda c: repo.get_brief(c, user.id, plan.brief_type, plan.brief_date))
+        if row and row["status"] == "published" and (not self.force or row["updated_at"] >= self._started):
+            log.info("Brief %s was published by another run meanwhile; keeping it", row["id"])
+            return _outcome(publishing.brief_from_row(row))
+        return None
 
     def _record(self, user_plan: UserPlan, status: str, reason: str) -> PublishedBrief:
         return db.run_with_reconnect(lambda c: publishing.record_outcome(
@@ -312,39 +330,20 @@ class BriefMaker:
 
     def _publish(self, user_plan: UserPlan, script: Script, parts: list[RenderedSegment], costs: BriefCosts) -> BriefOutcome:
         plan, user = self.plan, user_plan.user
-        brief_key = "brief-" + keys.content_hash(repo.brief_id(user.id, plan.brief_type, plan.brief_date))
-        # Claimed while it is checked and published: two runs for the same brief publish it once.
-        if not self.claims.claim(brief_key):
-            log.warning("The claim on %s's brief outlived its hold; publishing it here", user.id)
-        try:
-            row = db.run_with_reconnect(lambda c: repo.get_brief(c, user.id, plan.brief_type, plan.brief_date))
-            if row and row["status"] == "published" and (not self.force or row["updated_at"] >= self._started):
-                log.info("Brief %s was published meanwhile by another run; keeping it", row["id"])
-                return _outcome(publishing.brief_from_row(row))
-            # A few at a time: joining is CPU work, and each brief's MP3 is megabytes in memory.
-            with self._publishing:
-                mp3 = audio.tag_mp3(audio.join_mp3([self._mp3(p) for p in parts]), title=script.title,
-                                    artist="Civic Briefs", album=f"Civic Briefs {plan.brief_type}",
-                                    date=plan.brief_date.isoformat(), comment=script.headline)
-                info = audio.mp3_info(mp3)
-                brief_audio = BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
-                                         bitrate_kbps=info.bitrate_kbps)
-                published = with_retries(lambda: self._store_and_save(user_plan, script, brief_audio, costs),
-                                         f"publishing {user.id}'s brief")
-        finally:
-            self.claims.release(brief_key)
+        # A few at a time: joining is CPU work, and each brief's MP3 is megabytes in memory.
+        with self._publishing:
+            mp3 = audio.tag_mp3(audio.join_mp3([self._mp3(p) for p in parts]), title=script.title,
+                                artist="Civic Briefs", album=f"Civic Briefs {plan.brief_type}",
+                                date=plan.brief_date.isoformat(), comment=script.headline)
+            info = audio.mp3_info(mp3)
+            brief_audio = BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
+                                     bitrate_kbps=info.bitrate_kbps)
+            published = with_retries(lambda: publishing.publish(
+                self.providers.storage, self.key_prefix, user_id=user.id, brief_type=plan.brief_type,
+                brief_date=plan.brief_date, interests=user.interests, script=script, audio=brief_audio,
+                selection=plan.selection(user_plan), news=plan.news_items(user_plan), costs=costs),
+                f"publishing {user.id}'s brief")
         return _outcome(published, script=script, costs=costs)
-
-    def _store_and_save(self, user_plan: UserPlan, script: Script, brief_audio: BriefAudio,
-                        costs: BriefCosts) -> PublishedBrief:
-        plan, user = self.plan, user_plan.user
-        # Upload first, outside any database connection (an idle remote stream would expire meanwhile).
-        url = publishing.store_audio(self.providers.storage, self.key_prefix, user.id, plan.brief_type,
-                                     plan.brief_date, brief_audio.mp3)
-        return db.run_with_reconnect(lambda c: publishing.save_published(
-            c, user_id=user.id, brief_type=plan.brief_type, brief_date=plan.brief_date, interests=user.interests,
-            script=script, audio=brief_audio, audio_url=url, selection=plan.selection(user_plan),
-            news=plan.news_items(user_plan), costs=costs))
 
     def _mp3(self, rendered: RenderedSegment) -> bytes:
         # Rendered segments are kept in the store, not in memory: a day of any size fits.

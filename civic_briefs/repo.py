@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from civic_briefs.models import Bill, BriefType, User
 
@@ -158,12 +159,15 @@ def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.dat
     return row
 
 
-def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, keep_published: bool = False) -> bool:
+def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, keep_published: bool = False,
+               audio_key: str | None = None) -> bool:
     """Insert or replace a brief row and its ``brief_bills`` in one transaction; True if written.
 
     ``row`` holds BRIEF_COLUMNS (JSON columns as Python values); ``bills`` is [(bill_id, section)].
     With ``keep_published`` a published brief already there is left as it is (returns False): a
     remake that failed or found nothing to say never replaces what listeners have.
+    ``audio_key``: the storage object the row's ``audio_url`` names; in the same transaction it
+    becomes the brief's live object and the one it replaces is retired (see ``audio_objects``).
     Raises whatever the database raises; nothing is half-written.
     """
     values = dict(row)
@@ -192,6 +196,13 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, 
                 "INSERT INTO brief_bills (brief_id, bill_id, section) VALUES (?, ?, ?)",
                 (values["id"], bill_id, section),
             )
+        if audio_key is not None:
+            conn.execute("UPDATE audio_objects SET state = 'retired', updated_at = ? "
+                         "WHERE brief_id = ? AND state = 'live' AND key != ?", (stamp, values["id"], audio_key))
+            conn.execute(
+                "INSERT INTO audio_objects (key, brief_id, state, created_at, updated_at) VALUES (?, ?, 'live', ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET state = 'live', updated_at = excluded.updated_at",
+                (audio_key, values["id"], stamp, stamp))
         conn.commit()
     except Exception:
         conn.rollback()
@@ -225,6 +236,62 @@ def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
     except Exception:
         conn.rollback()
         raise
+
+
+# --- audio objects -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AudioObject:
+    """An MP3 object in storage that a brief put there (a row of ``audio_objects``)."""
+
+    key: str
+    brief_id: str
+    state: Literal["uploading", "live", "retired"]
+    updated_at: str
+
+
+def record_upload(conn: Any, key: str, brief_id: str) -> None:
+    """Note, before uploading it, that ``key`` is about to hold ``brief_id``'s MP3: a crash between the
+    upload and the row leaves a trace to clean up. An object already live stays live (the same
+    bytes made again)."""
+    stamp = now_iso()
+    try:
+        conn.execute(
+            "INSERT INTO audio_objects (key, brief_id, state, created_at, updated_at) VALUES (?, ?, 'uploading', ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, "
+            "state = CASE WHEN audio_objects.state = 'live' THEN 'live' ELSE 'uploading' END",
+            (key, brief_id, stamp, stamp))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def audio_objects(conn: Any, *, state: str | None = None, brief_id: str | None = None,
+                  updated_before: dt.datetime | None = None) -> list[AudioObject]:
+    clauses, params = [], []
+    for column, value in (("state = ?", state), ("brief_id = ?", brief_id)):
+        if value is not None:
+            clauses.append(column)
+            params.append(value)
+    if updated_before is not None:
+        clauses.append("updated_at < ?")
+        params.append(updated_before.isoformat(timespec="microseconds"))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = _rows(conn.execute(f"SELECT key, brief_id, state, updated_at FROM audio_objects{where} ORDER BY key",
+                              tuple(params)))
+    return [AudioObject(**r) for r in rows]
+
+
+def forget_audio_object(conn: Any, key: str, state: str) -> bool:
+    """Drop the record of an object removed from storage, if it is still in ``state``; True if dropped."""
+    try:
+        cursor = conn.execute("DELETE FROM audio_objects WHERE key = ? AND state = ?", (key, state))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return bool(cursor.rowcount)
 
 
 # --- day plans ---------------------------------------------------------------------------------

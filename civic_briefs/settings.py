@@ -66,10 +66,12 @@ class Settings(BaseSettings):
     s3_prefix: str = "briefs"
     s3_addressing_style: Literal["path", "virtual"] = "path"
     s3_public_read: bool = True
-    # A day: long enough for a CDN, short enough that a brief made again (force) is heard the next day
-    # (the key is the same for the same user and date).
-    s3_cache_control: str = "public, max-age=86400"
+    # An object never changes once written (a brief made again is a new key), so a CDN may keep it.
+    s3_cache_control: str = "public, max-age=31536000, immutable"
     cdn_base_url: str | None = None
+    # A brief made again points at its new MP3 at once; the one it replaced stays this long, so a
+    # player that already holds its URL keeps working, then each day's run removes it.
+    replaced_audio_hours: int = Field(default=24, ge=0)
 
     # Providers: "auto" uses the real service when its API key is set, the offline one otherwise.
     script_provider: ProviderChoice = "auto"

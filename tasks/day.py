@@ -20,7 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import get_current_settings
 
-from civic_briefs import db, news, repo
+from civic_briefs import db, news, publishing, repo
 from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.models import BriefType, User
 from civic_briefs.plan import DayPlan, plan_day
@@ -41,7 +41,8 @@ ARTIFACT_THREADS = 4
 def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, stored: bool = True) -> DayPlan:
     """Every brief's bills (selected in bulk) and news (fetched once per interest), and the
     distinct shared segments they need. With ``stored`` (the day's run) the plan already stored for
-    the day is reused and users it lacks are added to it, so a rerun works from the same plan."""
+    the day is reused, so a rerun works from the same plan; the users it cannot serve as it is
+    (missing, interests changed, or nothing to say then) are planned afresh, together."""
     log = get_run_logger()
     settings = get_settings()
     providers = registry.providers(settings)
@@ -51,8 +52,9 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
         saved = db.run_with_reconnect(lambda c: repo.get_day_plan(c, brief_type, brief_date))
         if saved:
             known = DayPlan.model_validate_json(saved)
-            users = [u for u in users if u.id not in {p.user.id for p in known.users}]
-            log.info("Reusing the stored plan for %s (%d briefs); planning %d more", brief_date, len(known.users), len(users))
+            users = known.stale_for(users)
+            log.info("Reusing the stored plan for %s (%d briefs); planning %d afresh (new, interests changed or "
+                     "nothing to say then)", brief_date, len(known.users), len(users))
     if users or known is None:
         interests = [i for u in users for i in u.interests if i in INTEREST_POLICY_AREAS]
         source = providers.news
@@ -63,7 +65,7 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
             c, users, brief_date, brief_type, news_by_interest=found, writer_name=providers.writer.name,
             dedup_days=settings.dedup_days, top_stories=settings.top_stories, quick_hits=settings.quick_hits,
             news_per_brief=settings.news_per_brief))
-        plan = known.merged(plan) if known else plan
+        plan = known.replacing(plan) if known else plan
         if stored:
             db.run_with_reconnect(lambda c: repo.save_day_plan(c, brief_type, brief_date, plan.model_dump_json()))
     else:
@@ -135,7 +137,8 @@ def _listeners_beside_the_day(plan: DayPlan) -> Counter[str]:
 
 @task(name="prune-store", cache_policy=NO_CACHE, persist_result=False)
 def prune_store() -> dict[str, int]:
-    """Remove pieces, task results and day plans older than ``BRIEFS_SEGMENT_RETENTION_DAYS``."""
+    """Remove pieces, task results and day plans older than ``BRIEFS_SEGMENT_RETENTION_DAYS``, MP3s
+    whose row was never saved, and MP3s replaced more than ``BRIEFS_REPLACED_AUDIO_HOURS`` ago."""
     settings = get_settings()
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.segment_retention_days)
     pruned = {"segments": registry.segment_store(settings).prune(cutoff)}
@@ -148,6 +151,11 @@ def prune_store() -> dict[str, int]:
                 removed += 1
     pruned["task results"] = removed
     pruned["day plans"] = db.run_with_reconnect(lambda c: repo.prune_day_plans(c, cutoff))
+    # MP3s uploaded by a run that died before saving their row, and those a remake replaced.
+    stale = publishing.remove_stale_audio(
+        registry.providers(settings).storage, registry.claims(settings),
+        replaced_before=dt.datetime.now(dt.UTC) - dt.timedelta(hours=settings.replaced_audio_hours))
+    pruned["orphaned MP3s"], pruned["replaced MP3s"] = stale.orphaned, stale.replaced
     get_run_logger().info("Pruned what is older than %d days: %s", settings.segment_retention_days,
                           ", ".join(f"{n} {what}" for what, n in pruned.items()))
     return pruned

@@ -12,6 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
 
 from civic_briefs import db, demo, importer, repo
+from civic_briefs.publishing import audio_version
 from civic_briefs.models import User
 from flows.daily_briefs import daily_briefs
 from flows.generate_brief import generate_brief
@@ -58,7 +59,8 @@ def test_daily_briefs_publishes_every_user_and_shares_segments(seeded):
             assert [b["section"] for b in brief["bills"]][:3] == ["top_story"] * 3
             assert brief["policy_interests"] == user.interests
             path = Path(brief["audio_url"].removeprefix("file://"))
-            assert path == settings.storage_path / "briefs" / user.id / "daily" / f"{day}.mp3"
+            # The object's key is versioned by its bytes: a remake is a new object.
+            assert path == settings.storage_path / "briefs" / user.id / "daily" / f"{day}-{audio_version(path.read_bytes())}.mp3"
             audio = mutagen.mp3.MP3(path)
             assert audio.info.length == pytest.approx(brief["duration_seconds"], abs=0.05)
             assert audio.info.length > 60

@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from civic_briefs import db, demo, importer, repo
+from civic_briefs.publishing import audio_key
 from civic_briefs.prefect_setup import ensure_concurrency_limits
 from civic_briefs.settings import get_settings
 from flows.daily_briefs import daily_briefs
@@ -88,10 +89,10 @@ def test_daily_briefs_with_every_real_provider(paid, standins, moto_endpoint):
     s3 = s3_admin_client(moto_endpoint)
     for user in users:
         brief = briefs[user.id]
-        key = f"briefs/{user.id}/daily/{day}.mp3"
-        assert brief["audio_url"] == f"{CDN}/{key}"
+        key = brief["audio_url"].removeprefix(f"{CDN}/")
         obj = s3.get_object(Bucket=bucket, Key=key)
         body = obj["Body"].read()
+        assert key == audio_key("briefs", user.id, "daily", day, body)
         assert obj["ContentType"] == "audio/mpeg"
         assert mutagen.mp3.MP3(io.BytesIO(body)).info.length == pytest.approx(brief["duration_seconds"], abs=0.05)
         costs = brief["costs"]

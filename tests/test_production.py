@@ -17,6 +17,7 @@ import pytest
 from civic_briefs import importer, production, repo, retrying
 from civic_briefs.claims import AtomicFileLockManager, Claims
 from civic_briefs.models import Line, NewsItem, Segment, Usage, User
+from civic_briefs.publishing import audio_key
 from civic_briefs.plan import DayPlan, plan_day
 from civic_briefs.production import BriefMaker
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, RenderedPartResult
@@ -168,6 +169,15 @@ class FakeStorage:
         self.puts.append(key)
         return f"memory://{key}"
 
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def key_of(self, user_id: str, day) -> str:
+        """The one object stored for that user and day (its key is versioned by its bytes)."""
+        [key] = [k for k in self.objects if k.startswith(f"briefs/{user_id}/daily/{day}-")]
+        assert key == audio_key("briefs", user_id, "daily", day, self.objects[key])
+        return key
+
 
 NEWS = {interest: [NewsItem(interest=interest, title=f"{interest} headline {i}", url=f"https://n.example/{interest}/{i}")
                    for i in range(2)] for interest in ("healthcare", "economy", "technology")}
@@ -232,9 +242,9 @@ def test_every_distinct_segment_is_written_and_rendered_once(day, conn):
             s.key for s in user_plan.stories if s.section == "top_story"] + [
             s.key for s in user_plan.stories if s.section == "quick_hit"]
         assert all(c["listeners"] == plan.listeners()[c["key"]] for c in costs if c["shared"])
-        assert row["audio_url"] == f"memory://briefs/{user_plan.user.id}/daily/{DAY}.mp3"
+        assert row["audio_url"] == f"memory://{providers.storage.key_of(user_plan.user.id, DAY)}"
     # One upload per brief.
-    assert sorted(providers.storage.puts) == sorted(f"briefs/{u.id}/daily/{DAY}.mp3" for u in USERS)
+    assert sorted(providers.storage.puts) == sorted(providers.storage.key_of(u.id, DAY) for u in USERS)
 
     # Every provider request was made holding a slot of its limit; never more slots than the pool has
     # threads, slots kept across consecutive requests, and all given back at the end.
@@ -280,7 +290,7 @@ def test_a_failing_shared_segment_fails_only_the_briefs_that_need_it(day, conn):
     sections = {s.section for p in plan.users for s in p.stories if s.bill_id == bad}
     assert sorted(i for k, i in writer.calls if i.startswith(f"{bad}/")) == sorted(f"{bad}/{s}" for s in sections)
     assert {i for k, i in writer.calls if k == "opening"} == {u.id for u in USERS} - needing
-    assert sorted(providers.storage.puts) == sorted(f"briefs/{u}/daily/{DAY}.mp3" for u in {u.id for u in USERS} - needing)
+    assert sorted(providers.storage.puts) == sorted(providers.storage.key_of(u, DAY) for u in {u.id for u in USERS} - needing)
     label = plan.bills[bad].label
     assert speech.texts and not any(f"{label} as a" in t for t in speech.texts)
 

@@ -301,3 +301,35 @@ def test_s3_sends_no_default_checksums(moto_endpoint: str, bucket: str) -> None:
     assert not [h for h in sent[0] if "checksum" in h], sent[0]
     assert "aws-chunked" not in sent[0].get("content-encoding", "")
     assert sent[0]["x-amz-acl"] == "public-read"
+
+
+# --- versions and deletes ----------------------------------------------------------------------
+
+def test_safe_key_with_a_version_and_bad_versions() -> None:
+    assert safe_key("briefs", "u1", "daily", DAY, version="0123abcd4567ef89") == "briefs/u1/daily/2025-06-02-0123abcd4567ef89.mp3"
+    for version in ("", "ABCDEF12", "0123", "../etc/passwd", "g" * 16, 12345678):
+        with pytest.raises(ValueError, match="object version"):
+            safe_key("briefs", "u1", "daily", DAY, version=version)  # type: ignore[arg-type]
+
+
+def test_local_storage_delete_removes_the_file_and_ignores_a_missing_one(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    key = safe_key("briefs", "u-1", "daily", DAY, version="0123abcd")
+    store.put(key, MP3)
+    store.delete(key)
+    assert not (tmp_path / key).exists() and (tmp_path / "briefs/u-1/daily").is_dir()
+    store.delete(key)  # already gone: nothing to do
+    with pytest.raises(ValueError):
+        store.delete("../outside.mp3")
+
+
+def test_s3_delete_removes_the_object(moto_endpoint: str, bucket: str) -> None:
+    store = S3Storage(_settings(s3_bucket=bucket, s3_endpoint_url=moto_endpoint))
+    keep, drop = (safe_key(store.prefix, "u-9", "daily", DAY, version=v) for v in ("aaaaaaaa", "bbbbbbbb"))
+    store.put(keep, MP3)
+    store.put(drop, MP3)
+    store.delete(drop)
+    store.delete(drop)
+    admin = s3_admin_client(moto_endpoint)
+    listed = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket, Prefix="briefs/u-9/")["Contents"]]
+    assert listed == [keep]

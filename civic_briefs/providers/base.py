@@ -114,5 +114,9 @@ class AudioStorage(Protocol):
     name: str
 
     def put(self, key: str, mp3: bytes) -> str:
-        """Store ``mp3`` under ``key`` (``{prefix}/{user}/{type}/{date}.mp3``); return its URL."""
+        """Store ``mp3`` under ``key`` (``{prefix}/{user}/{type}/{date}-{version}.mp3``); return its URL."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key``; no error when there is none."""
         ...

@@ -1,11 +1,12 @@
 """Where published MP3 files go: a local folder or S3-compatible object storage (Vultr).
 
-Both implement ``AudioStorage`` (``providers/base.py``): ``put(key, mp3) -> url``. Keys come from
-``safe_key``; both stores also re-check the key they are given, so a key built some other way cannot
-escape the folder/prefix either.
+Both implement ``AudioStorage`` (``providers/base.py``): ``put(key, mp3) -> url`` and
+``delete(key)``. Keys come from ``safe_key``; both stores also re-check the key they are given, so a
+key built some other way cannot escape the folder/prefix either.
 
-Key shape: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}.mp3``, e.g.
-``briefs/u-123/daily/2025-06-02.mp3``.
+Key shape: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}-{version}.mp3``, e.g.
+``briefs/u-123/daily/2025-06-02-3f2a9c1e0b7d.mp3``: the version is a hash of the MP3's bytes, so an
+object never changes once written and a brief made again is a new object (``civic_briefs.publishing``).
 
 User ids allowed in a key (decided here, used by both stores):
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_USER_ID_LENGTH = 128
 _USER_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?")
 _PREFIX_SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]+")
+_VERSION_RE = re.compile(r"[0-9a-f]{8,64}")
 _BRIEF_TYPES: tuple[str, ...] = get_args(BriefType)
 # Characters left as-is when a key is put into a URL (everything safe_key can produce).
 _URL_SAFE = "/-_.~"
@@ -120,8 +122,9 @@ def _normalize_prefix(prefix: str) -> str:
     return stripped
 
 
-def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.date) -> str:
-    """The storage key of one brief: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}.mp3``.
+def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.date, version: str | None = None) -> str:
+    """The storage key of one brief: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}-{version}.mp3``
+    (``{YYYY-MM-DD}.mp3`` without a version; ``version`` is 8-64 lowercase hex digits).
 
     ``prefix`` may be ``""`` (no prefix) and may contain ``/``; surrounding slashes are dropped.
     ``brief_date`` must be a ``datetime.date`` (a ``datetime`` is refused: which day it is depends on
@@ -136,7 +139,10 @@ def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.da
         raise ValueError(f"Unknown brief type {_show(brief_type)}: expected one of {_BRIEF_TYPES}")
     if not isinstance(brief_date, dt.date) or isinstance(brief_date, dt.datetime):
         raise TypeError(f"brief_date must be a datetime.date, got {type(brief_date).__name__}")
-    parts = [_normalize_prefix(prefix), user_id, brief_type, f"{brief_date.isoformat()}.mp3"]
+    if version is not None and (not isinstance(version, str) or not _VERSION_RE.fullmatch(version)):
+        raise ValueError(f"Bad object version {_show(version)}: expected 8-64 lowercase hex digits")
+    name = brief_date.isoformat() + (f"-{version}" if version else "")
+    parts = [_normalize_prefix(prefix), user_id, brief_type, f"{name}.mp3"]
     return "/".join(p for p in parts if p)
 
 
@@ -239,6 +245,10 @@ class LocalStorage:
             raise
         log.info("Stored %d bytes at %s", len(body), target)
         return self.url_for(key)
+
+    def delete(self, key: str) -> None:
+        """Remove ``folder/key``; nothing to do when it is not there."""
+        self._target(key).unlink(missing_ok=True)
 
 
 def _classify(error: BaseException, action: str, bucket: str, key: str) -> ProviderError:
@@ -392,3 +402,13 @@ class S3Storage:
             )
         log.info("Uploaded %d bytes to s3://%s/%s", len(body), self.bucket, key)
         return self.url_for(key)
+
+    def delete(self, key: str) -> None:
+        """Remove the object ``key``; S3 answers a missing key with success too."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        _check_key(key)
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _classify(exc, "delete", self.bucket, key) from exc
