@@ -107,7 +107,8 @@ class AtomicFileLockManager:
         deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
         while not self._try_acquire(key, holder, hold_timeout):
             if deadline is not None and time.monotonic() >= deadline:
-                return False
+                # Once more: the last try may only have cleared an expired lock (with no wait, the first).
+                return self._try_acquire(key, holder, hold_timeout)
             time.sleep(0.05)
         return True
 
