@@ -234,6 +234,50 @@ def _confirmed(data: bytes, frame: _Frame, end: int) -> bool:
     return nxt is not None and (nxt.sample_rate, nxt.channels) == (frame.sample_rate, frame.channels)
 
 
+@dataclass(frozen=True)
+class WholeMp3:
+    """What :func:`check_whole_mp3` found: audio frames (no Xing/Info frame), Hz, channels, seconds."""
+
+    audio_frames: int
+    sample_rate: int
+    channels: int
+    duration_seconds: float
+
+
+def check_whole_mp3(data: bytes) -> WholeMp3:
+    """Check that ``data`` is one whole MP3: tags, then Layer III frames end to end, nothing else.
+
+    Stricter than :func:`join_mp3`, which skips a cut-off last frame and a little junk: a reply
+    cut short (the start of a real MP3) would join into a brief silently missing its end. Every
+    frame must have a valid header and all its bytes, follow the previous one directly and match
+    the first frame's sample rate and channels; at least one must carry audio. Raises AudioError
+    saying which frame, at which byte, is wrong.
+    """
+    if not data:
+        raise AudioError("empty MP3 data")
+    start, end = _audio_bounds(data)
+    pos, frames = start, []
+    while pos < end:
+        frame = _parse_header(data, pos)
+        whole = f"after {len(frames)} whole frame{'s' * (len(frames) != 1)}"
+        if frame is None:
+            raise AudioError(f"not a whole MP3: no frame header at byte {pos} of {len(data)} ({whole})")
+        if pos + frame.length > end:
+            raise AudioError(f"not a whole MP3: frame {len(frames) + 1} at byte {pos} is cut off, "
+                             f"{end - pos} of its {frame.length} bytes present ({whole})")
+        if frames and (frame.sample_rate, frame.channels) != (frames[0].sample_rate, frames[0].channels):
+            raise AudioError(f"not a whole MP3: frame {len(frames) + 1} at byte {pos} is {frame.sample_rate} Hz/"
+                             f"{frame.channels} ch, the first is {frames[0].sample_rate} Hz/{frames[0].channels} ch")
+        frames.append(frame)
+        pos += frame.length
+    audio = [f for i, f in enumerate(frames) if not _is_vbr_header(data, f, first=i == 0)]
+    if not audio:
+        raise AudioError(f"not a whole MP3: no audio frame in {len(data)} bytes")
+    samples = 1152 if audio[0].version == 1 else 576
+    return WholeMp3(audio_frames=len(audio), sample_rate=audio[0].sample_rate, channels=audio[0].channels,
+                    duration_seconds=len(audio) * samples / audio[0].sample_rate)
+
+
 def join_mp3(parts: list[bytes]) -> bytes:
     """Join MP3 files at frame level into one MP3 (bytes) with a single Info/Xing header in front.
 

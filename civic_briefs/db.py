@@ -2,6 +2,11 @@
 
 Migrations are the numbered ``migrations/NNNN_name.sql`` files, applied in order inside a
 transaction each and recorded in ``schema_migrations``, so an existing database upgrades in place.
+An up-to-date database is only read: a reader never waits on another process's write lock.
+
+A local file that another process holds locked past the busy timeout raises
+:class:`DatabaseLockedError`, and one that cannot be written :class:`DatabaseReadOnlyError`; each
+says which file and what to do. libSQL itself raises a plain ``ValueError`` for both.
 """
 
 from __future__ import annotations
@@ -25,22 +30,94 @@ T = TypeVar("T")
 _TRANSIENT_MARKERS = ("stream_expired", "stream expired", "connection reset", "websocket", "broken pipe", "hrana")
 
 
+# How long a write waits for another process's write lock before giving up (SQLite's busy timeout).
+BUSY_TIMEOUT_MS = 30_000
+_LOCKED_MARKERS = ("database is locked", "database table is locked", "sqlite_busy")
+_READ_ONLY_MARKERS = ("readonly database", "read-only database", "unable to open database file", "sqlite_readonly",
+                      "sqlite_cantopen")
+
+
+class DatabaseFileError(ValueError):
+    """The database file cannot be used as it is now; the message names it and says what to do."""
+
+
+class DatabaseLockedError(DatabaseFileError):
+    """Another process held the database's write lock for longer than the busy timeout (transient)."""
+
+
+class DatabaseReadOnlyError(DatabaseFileError):
+    """The database file or its folder cannot be written by this process (permanent until fixed)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _TRANSIENT_MARKERS)
 
 
+def is_locked(exc: BaseException) -> bool:
+    """True for libSQL's "database is locked" (and our own error for it)."""
+    return isinstance(exc, DatabaseLockedError) or (
+        not isinstance(exc, DatabaseFileError) and any(m in str(exc).lower() for m in _LOCKED_MARKERS))
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """True for libSQL's "attempt to write a readonly database" / "unable to open database file"."""
+    return isinstance(exc, DatabaseReadOnlyError) or (
+        not isinstance(exc, DatabaseFileError) and any(m in str(exc).lower() for m in _READ_ONLY_MARKERS))
+
+
+def file_error(exc: BaseException, where: str) -> DatabaseFileError | None:
+    """The clear error for a locked or unwritable database at ``where``, or None for any other error."""
+    if isinstance(exc, DatabaseFileError):
+        return exc
+    if is_locked(exc):
+        return DatabaseLockedError(
+            f"The database file {where} is locked by another process: a write waited {BUSY_TIMEOUT_MS / 1000:g} s "
+            f"for its lock ({exc}). Another civic-briefs run, worker or server is writing to it. Wait for that run "
+            "to finish, or stop it (`make stop` stops what `make serve` started), then try again.")
+    if is_read_only(exc):
+        return DatabaseReadOnlyError(
+            f"The database file {where} cannot be written ({exc}). Make the file and its folder (which holds its "
+            "-wal and -shm files) writable by this user, or point BRIEFS_DATABASE_URL at a writable file.")
+    return None
+
+
+def _where(settings: Settings) -> str:
+    """The database, as messages name it: the local file, or the remote URL (never its token)."""
+    url = settings.database_url
+    if not _is_remote(url):
+        return str(_local_target(url)[1].resolve())
+    return str(settings.database_replica_path or url.split("?", 1)[0])
+
+
+def _is_remote(url: str) -> bool:
+    return url.startswith(("libsql://", "https://", "http://", "wss://", "ws://"))
+
+
+def _local_target(url: str) -> tuple[str, Path]:
+    """What libSQL opens for a local ``database_url``, and the file's path.
+
+    A ``file:`` URI with a query (``file:briefs.db?mode=ro``, read-only) is passed on whole.
+    """
+    if url.startswith("file:") and "?" in url:
+        path = url.removeprefix("file:").split("?", 1)[0].removeprefix("//")
+        return url, Path(path)
+    path = Path(url.removeprefix("file:"))
+    return str(path), path
+
+
 def connect(settings: Settings | None = None) -> Any:
     """Open a libSQL connection from settings.
 
-    ``database_url`` is a local file path (created with its folder), or ``libsql://...`` for Turso
-    with ``database_auth_token``; with ``database_replica_path`` set, the local file is an embedded
+    ``database_url`` is a local file path (created with its folder), a ``file:`` URI (e.g.
+    ``file:briefs.db?mode=ro`` to open it read-only), or ``libsql://...`` for Turso with
+    ``database_auth_token``; with ``database_replica_path`` set, the local file is an embedded
     replica synced from Turso on connect.
     """
     settings = settings or get_settings()
     url = settings.database_url
     token = settings.database_auth_token.get_secret_value() if settings.database_auth_token else ""
-    remote = url.startswith(("libsql://", "https://", "http://", "wss://", "ws://"))
+    remote = _is_remote(url)
     if remote and settings.database_replica_path:
         Path(settings.database_replica_path).parent.mkdir(parents=True, exist_ok=True)
         conn = libsql.connect(str(settings.database_replica_path), sync_url=url, auth_token=token)
@@ -48,23 +125,34 @@ def connect(settings: Settings | None = None) -> Any:
         return conn
     if remote:
         return libsql.connect(url, auth_token=token)
-    path = Path(url.removeprefix("file:"))
+    target, path = _local_target(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = libsql.connect(str(path))
-    # Several tasks write at once from their own connections: wait for the lock, do not fail; and
-    # with write-ahead logging readers do not block the writer.
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        conn = libsql.connect(target)
+        # Several tasks write at once from their own connections: wait for the lock, do not fail; and
+        # with write-ahead logging readers and the writer do not wait on each other. Switching to WAL
+        # writes, so it is done only once, for a file not yet in WAL (a read-only one can still be read).
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+        if conn.execute("PRAGMA journal_mode").fetchall()[0][0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except Exception as exc:
+        raise (file_error(exc, str(path.resolve())) or exc) from exc
     return conn
 
 
 @contextlib.contextmanager
 def connection(settings: Settings | None = None) -> Iterator[Any]:
     """A connection that is closed afterwards."""
+    settings = settings or get_settings()
     conn = connect(settings)
     try:
         yield conn
+    except Exception as exc:
+        clear = file_error(exc, _where(settings))
+        if clear is None or clear is exc:
+            raise
+        raise clear from exc
     finally:
         conn.close()
 
@@ -89,15 +177,33 @@ def _migration_files(folder: Path | None = None) -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
+def _applied_migrations(conn: Any) -> set[str] | None:
+    """The names in ``schema_migrations``, or None before that table exists (a read, no lock)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchall()
+    if not found:
+        return None
+    return {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+
+
 def migrate(conn: Any, folder: Path | None = None) -> list[str]:
     """Apply pending migrations (``NNNN_name.sql`` in ``folder``, default the package's) in order;
-    return the names applied (empty when up to date). A failing migration is rolled back and raised."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    conn.commit()
+    return the names applied (empty when up to date). A failing migration is rolled back and raised.
+
+    Looks first, only reading: an up-to-date database takes no write lock, so every command that
+    opens one (``civic-briefs briefs`` too) works while another process writes to it."""
+    files = _migration_files(folder)
+    done = _applied_migrations(conn)
+    if done is not None and all(name in done for name, _ in files):
+        return []
+    if done is None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        conn.commit()
     applied = []
-    for name, sql in _migration_files(folder):
+    for name, sql in files:
+        if done and name in done:
+            continue
         statements = [s.strip() for s in sql.split(";") if s.strip()]
         # DDL does not open a transaction implicitly: begin one (taking the write lock at once) so a
         # failure undoes it all, and look again inside it, as another process may have applied it.

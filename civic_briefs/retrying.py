@@ -1,8 +1,9 @@
 """Which errors are worth trying again, and trying them again.
 
 Bad input and bad data (an unknown interest, an unsafe user id, audio that is not MP3) fail the
-same way on every try; provider errors say for themselves. Not ValueError as a whole: libsql
-raises it for "database is locked" too.
+same way on every try; provider errors say for themselves. So does a database that cannot be
+written (a read-only file or folder). A locked database is worth another try: the lock is another
+process's, held for a while. Not ValueError as a whole: libsql raises it for both of those too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from civic_briefs import db
 from civic_briefs.audio import AudioError
 from civic_briefs.interests import UnknownInterestError
 from civic_briefs.providers.base import ProviderError
@@ -23,7 +25,8 @@ from civic_briefs.repo import UnknownUserError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError, UnsafeKeyError, AudioError)
+PERMANENT_ERRORS = (UnknownInterestError, UnknownUserError, ConfigurationError, UnsafeKeyError, AudioError,
+                    db.DatabaseReadOnlyError)
 # Three retries waiting about 2, 4 and 8 s, spread by jitter so that many failing together do not
 # retry in lockstep.
 RETRIES = 3
@@ -35,6 +38,8 @@ def is_retryable(exc: BaseException | None) -> bool:
         return True
     if isinstance(exc, ProviderError):
         return exc.retryable
+    if db.is_read_only(exc):  # libsql's own ValueError, where nothing translated it
+        return False
     return not isinstance(exc, PERMANENT_ERRORS)
 
 

@@ -12,6 +12,7 @@ from mutagen.id3 import ID3
 
 from civic_briefs.audio import (
     AudioError,
+    check_whole_mp3,
     encode_pcm_to_mp3,
     join_mp3,
     mp3_info,
@@ -256,6 +257,70 @@ def test_join_rejects_mismatched_sample_rate_or_channels(parts: list[bytes]) -> 
         join_mp3([parts[0], silence_mp3(1.0, sample_rate=24000)])
     with pytest.raises(AudioError, match="ch"):
         join_mp3([parts[0], silence_mp3(1.0, channels=2)])
+
+
+# --------------------------------------------------------------------------- whole parts
+
+
+@pytest.fixture(scope="module")
+def speech_like() -> bytes:
+    """A real 44.1 kHz 128 kbit/s mono MP3 (ElevenLabs' default mp3_44100_128): 417/418-byte frames."""
+    pcm = struct.pack("<44100h", *(int(6000 * math.sin(2 * math.pi * 220 * i / 44100)) for i in range(44100)))
+    return encode_pcm_to_mp3(pcm, 44100, bitrate_kbps=128)
+
+
+def test_a_whole_mp3_passes_with_its_frames_and_duration(speech_like: bytes, parts: list[bytes]) -> None:
+    whole = check_whole_mp3(speech_like)
+    assert (whole.sample_rate, whole.channels) == (44100, 1)
+    frames = round(len(speech_like) / (144 * 128000 / 44100))  # CBR: ~417.96 bytes a frame
+    assert whole.audio_frames == frames and whole.duration_seconds == pytest.approx(frames * 1152 / 44100)
+    # mutagen reads it exactly from the Info header the join writes.
+    assert whole.duration_seconds == pytest.approx(mp3_info(join_mp3([speech_like])).duration_seconds, abs=1e-6)
+    # What the pipeline itself writes passes too: joined (an Info frame in front, not counted), tagged.
+    joined = tag_mp3(join_mp3(parts), "t", comment="c") + _id3v1()
+    assert check_whole_mp3(joined).audio_frames == sum(check_whole_mp3(p).audio_frames for p in parts)
+    assert check_whole_mp3(_with_vbr_header(parts[1], b"Xing")).audio_frames == check_whole_mp3(parts[1]).audio_frames
+
+
+def test_the_first_260_bytes_of_a_real_mp3_are_refused_though_join_found_no_fault_in_their_start(
+        speech_like: bytes) -> None:
+    cut = speech_like[:260]
+    assert cut[:2] == b"\xff\xfb"  # starts like an MP3 (what the old check looked at)
+    with pytest.raises(AudioError, match=r"frame 1 at byte 0 is cut off, 260 of its 417 bytes present \(after 0 whole"):
+        check_whole_mp3(cut)
+    with pytest.raises(AudioError, match=r"frame 1 at byte 10 is cut off, 260 of its 417 bytes"):
+        check_whole_mp3(b"ID3\x03\x00\x00\x00\x00\x00\x00" + cut)  # behind an empty ID3v2 tag
+
+
+def test_an_mp3_cut_mid_frame_is_refused_where_join_would_drop_its_end(speech_like: bytes) -> None:
+    whole = check_whole_mp3(speech_like)
+    # Cut 100 bytes into the 30th frame: join_mp3 would keep 29 frames and say nothing.
+    offsets = [0]
+    while len(offsets) < 30:
+        offsets.append(offsets[-1] + (417 + ((speech_like[offsets[-1] + 2] >> 1) & 1)))  # padded: 418
+    cut = speech_like[: offsets[29] + 100]
+    assert whole.audio_frames > 30
+    assert check_whole_mp3(speech_like[: offsets[29]]).audio_frames == 29  # a cut between frames is whole
+    assert mp3_info(join_mp3([cut])).duration_seconds == pytest.approx(29 * 1152 / 44100, abs=1e-6)
+    with pytest.raises(AudioError, match=rf"frame 30 at byte {offsets[29]} is cut off, 100 of its 41[78] bytes "
+                                         r"present \(after 29 whole frames\)"):
+        check_whole_mp3(cut)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda mp3: mp3 + b"\x00" * 10, r"no frame header at byte {n} of {n_plus_10} "),  # trailing junk
+    (lambda mp3: mp3 + b"garbage!" + mp3, r"no frame header at byte {n} "),
+    (lambda mp3: b"", "empty"),
+    (lambda mp3: _with_vbr_header(mp3, b"Info")[:_frame_length(_with_vbr_header(mp3, b"Info"))], "no audio frame"),
+], ids=["trailing-junk", "junk-inside", "empty", "header-frame-only"])
+def test_damaged_mp3_is_refused_with_where(damage, message, parts: list[bytes]) -> None:
+    with pytest.raises(AudioError, match=message.format(n=len(parts[0]), n_plus_10=len(parts[0]) + 10)):
+        check_whole_mp3(damage(parts[0]))
+
+
+def test_frames_of_another_format_inside_a_part_are_refused(parts: list[bytes]) -> None:
+    with pytest.raises(AudioError, match=r"is 24000 Hz/1 ch, the first is 22050 Hz/1 ch"):
+        check_whole_mp3(parts[0] + silence_mp3(0.5, sample_rate=24000))
 
 
 # --------------------------------------------------------------------------- encoding

@@ -6,33 +6,38 @@ from civic_briefs import db, repo
 from civic_briefs.settings import Settings
 from tests.factories import make_bill, make_user
 
+# The migrations the package ships, by name, in order.
+SHIPPED = sorted(p.name.removesuffix(".sql") for p in (db.resources.files("civic_briefs") / "migrations").iterdir()
+                 if p.name.endswith(".sql"))
+
 
 def test_migrations_apply_once_and_upgrade_in_place(tmp_path):
     settings = Settings(database_url=str(tmp_path / "nested" / "x.db"))
-    assert db.init_db(settings) == ["0001_initial", "0002_day_plans"]
+    assert SHIPPED[:2] == ["0001_initial", "0002_day_plans"]
+    assert db.init_db(settings) == SHIPPED
     assert db.init_db(settings) == []
     with db.connection(settings) as conn:
         repo.upsert_user(conn, make_user())
         conn.commit()
         folder = tmp_path / "migrations"
         shutil.copytree(db.resources.files("civic_briefs") / "migrations", folder)
-        (folder / "0003_add_locale.sql").write_text("ALTER TABLE users ADD COLUMN locale TEXT DEFAULT 'en-US';")
-        assert db.migrate(conn, folder) == ["0003_add_locale"]
+        (folder / "9999_add_locale.sql").write_text("ALTER TABLE users ADD COLUMN locale TEXT DEFAULT 'en-US';")
+        assert db.migrate(conn, folder) == ["9999_add_locale"]
         assert conn.execute("SELECT id, locale FROM users").fetchall() == [("u1", "en-US")]
         assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == [
-            "0001_initial", "0002_day_plans", "0003_add_locale"]
+            *SHIPPED, "9999_add_locale"]
 
 
 def test_failed_migration_is_rolled_back(tmp_path):
     settings = Settings(database_url=str(tmp_path / "x.db"))
     folder = tmp_path / "migrations"
     shutil.copytree(db.resources.files("civic_briefs") / "migrations", folder)
-    (folder / "0003_broken.sql").write_text("CREATE TABLE extra (x INTEGER); ALTER TABLE nowhere ADD COLUMN y;")
+    (folder / "9999_broken.sql").write_text("CREATE TABLE extra (x INTEGER); ALTER TABLE nowhere ADD COLUMN y;")
     with db.connection(settings) as conn:
         with pytest.raises(Exception, match="nowhere"):
             db.migrate(conn, folder)
         names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations").fetchall()]
-        assert names == ["0001_initial", "0002_day_plans"]
+        assert sorted(names) == SHIPPED
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchall() == [(0,)]
 
 

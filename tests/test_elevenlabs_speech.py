@@ -122,6 +122,17 @@ def test_empty_or_non_mp3_body_is_a_provider_error(standins, kind, message):
     assert caught.value.retryable and standins.elevenlabs.count == 1
 
 
+@pytest.mark.parametrize("keep", [260, 5000])
+def test_a_reply_holding_only_the_start_of_an_mp3_is_a_retryable_provider_error(standins, keep):
+    speech = make_speech(standins)
+    standins.elevenlabs.fail_next("truncated", keep=keep)
+    with pytest.raises(ProviderError, match=rf"an MP3 cut short or damaged \({keep} bytes, request-id el000001standin\)"
+                                            r": not a whole MP3: frame \d+ at byte \d+ is cut off") as caught:
+        speech.render_part(LINES, [])
+    assert caught.value.retryable and standins.elevenlabs.count == 1
+    assert len(speech.render_part(LINES, []).mp3) > keep  # the next reply is whole
+
+
 def test_concurrency_stays_within_the_plan(standins):
     standins.elevenlabs.concurrency_limit = 1  # the stand-in answers 429 beyond one render at a time
     standins.elevenlabs.latency = 0.1

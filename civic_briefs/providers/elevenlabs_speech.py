@@ -17,8 +17,9 @@ The SDK does not retry the audio endpoints, so this module does:
 * then ``ProviderError(retryable=True)``.
 
 Any other 4xx (``voice_not_found``, bad key, quota, invalid request) raises
-``PermanentProviderError`` at once. A 200 whose body is empty or is not MP3 raises
-``ProviderError(retryable=True)`` without retrying here (it may have been billed).
+``PermanentProviderError`` at once. A 200 whose body is empty, is not MP3, or is not a whole MP3
+(a frame cut off or damaged: see ``audio.check_whole_mp3``) raises ``ProviderError(retryable=True)``
+without retrying here (it may have been billed): the caller's retry makes the part again.
 
 At most ``settings.elevenlabs_concurrency`` requests run at once per base URL in this process.
 """
@@ -41,6 +42,7 @@ from elevenlabs.client import ElevenLabs
 from elevenlabs.core.api_error import ApiError
 from elevenlabs.core.parse_error import ParsingError
 
+from civic_briefs.audio import AudioError, check_whole_mp3
 from civic_briefs.models import Usage
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, RenderedPartResult
 from civic_briefs.settings import Settings
@@ -186,6 +188,12 @@ class ElevenLabsSpeech:
         if not looks_like_mp3(mp3):
             raise ProviderError(f"ElevenLabs returned {len(mp3)} bytes that are not MP3 (request-id {request_id})",
                                 retryable=True)
+        try:
+            # A reply cut short still starts like an MP3; only walking every frame tells.
+            check_whole_mp3(mp3)
+        except AudioError as err:
+            raise ProviderError(f"ElevenLabs returned an MP3 cut short or damaged ({len(mp3)} bytes, request-id "
+                                f"{request_id}): {err}", retryable=True) from err
         return RenderedPartResult(mp3=mp3, request_id=request_id, usage=self._usage(headers, inputs))
 
     def _classify(self, err: ApiError | ParsingError) -> Exception:

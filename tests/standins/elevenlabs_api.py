@@ -8,7 +8,8 @@ tone lasting ``seconds_per_char`` per character) and the headers ``request-id`` 
 
 Extra fault kinds: ``busy`` (429 ``too_many_concurrent_requests``), ``system_busy`` (429
 ``system_busy``), ``server_error`` (500), ``voice_not_found`` (404), ``empty`` (200, no body),
-``not_mp3`` (200, a JSON body labelled audio/mpeg), ``drop`` (half the MP3, then closed).
+``not_mp3`` (200, a JSON body labelled audio/mpeg), ``drop`` (half the MP3, then closed),
+``truncated`` (``keep=260``: 200 with only the first ``keep`` bytes of a real MP3, a complete reply).
 
 Like the real service, it answers 429 ``too_many_concurrent_requests`` when more than
 ``concurrency_limit`` renders are in flight (each takes ``latency`` seconds); ``max_in_flight``
@@ -108,6 +109,9 @@ async def text_to_dialogue(request: Request) -> Response:
             control.in_flight -= 1
     if kind == "drop":
         return DroppedResponse(mp3, media_type="audio/mpeg", headers=headers)
+    if kind == "truncated":
+        # A whole HTTP reply (content-length matches) holding only the start of a real MP3.
+        return Response(mp3[: int(fault.options.get("keep", 260))], media_type="audio/mpeg", headers=headers)
     with control._lock:
         control.issued.append(request_id)
     return Response(mp3, media_type="audio/mpeg", headers=headers)
