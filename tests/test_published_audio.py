@@ -7,6 +7,7 @@ and real processes killed with SIGKILL where the guarantee is about a crash.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import mutagen.mp3
 import pytest
 
-from civic_briefs import db, importer, publishing, repo
+from civic_briefs import db, importer, production, publishing, repo, retrying
 from civic_briefs.claims import AtomicFileLockManager, Claims
 from civic_briefs.models import User
 from civic_briefs.plan import plan_day
@@ -156,6 +157,32 @@ def test_a_remake_killed_between_upload_and_row_leaves_the_published_brief_as_it
     [orphan] = recorded("uploading")
     assert orphan.brief_id == before["id"] and len(objects(world, "ana")) == 2
     assert sweep_once_free() == publishing.StaleAudio(orphaned=1)
+    assert list(objects(world, "ana")) == [before["audio_url"].rsplit("/", 1)[1]]
+    assert [o.state for o in recorded()] == ["live"]
+
+
+def test_a_remake_while_the_database_is_locked_fails_and_leaves_the_published_brief_as_it_was(world, monkeypatch):
+    from tests.test_database_locks import Holder
+
+    make([ANA])
+    before = row("ana")
+    before_audio = played(before["audio_url"])
+    renamed = rename(ANA, "Anabel Reyes")
+    # The same retries, with short waits and a short busy timeout, so the test takes seconds.
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(production, "with_retries", functools.partial(retrying.with_retries, initial_wait=0.02))
+    holder = Holder(Path(world.database_url))
+    try:
+        outcome = make([renamed], force=True)["ana"]
+    finally:
+        holder.stop()
+    assert outcome.status == "failed" and not outcome.made_now
+    assert "locked" in outcome.error and world.database_url in outcome.error
+    after = row("ana")
+    assert {k: after[k] for k in ("status", "audio_url", "duration_seconds", "transcript", "updated_at")} == {
+        k: before[k] for k in ("status", "audio_url", "duration_seconds", "transcript", "updated_at")}
+    assert played(after["audio_url"]) == before_audio
+    # Nothing was uploaded: the upload is recorded first, and that write met the lock.
     assert list(objects(world, "ana")) == [before["audio_url"].rsplit("/", 1)[1]]
     assert [o.state for o in recorded()] == ["live"]
 
