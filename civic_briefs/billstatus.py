@@ -4,20 +4,29 @@ The files are those GPO publishes at govinfo.gov/bulkdata/BILLSTATUS/{congress}/
 ``BILLSTATUS-{congress}{type}{number}.xml``: a ``<billStatus>`` root holding ``<version>3.x</version>``
 and one ``<bill>``. XML is read with ``defusedxml``, so DTD entity tricks (billion laughs, external
 entities) are refused as a ``BillStatusError`` instead of being expanded.
+
+Size is capped, so one absurd file cannot take the importer's memory or end up in every brief's
+plan: a file larger than ``MAX_FILE_BYTES`` is refused before it is read, only the parts of the
+document the parser uses are kept while it is read (committees, amendments, related bills and the
+like are skipped), and a text field longer than its cap is counted, not kept, and refused by name.
+The caps are far above anything real: the largest of 56 real 117th-Congress files is 216 KB, its
+longest CRS summary 11,848 characters, its longest stored title 71 and latest action 201; the
+biggest files GPO publishes (defense authorizations, omnibus bills) are a few MB.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import CData, PreformattedString
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser
 from pydantic import ValidationError
 
 from civic_briefs.models import Bill, BillStatus, Sponsor
@@ -25,14 +34,45 @@ from civic_briefs.models import Bill, BillStatus, Sponsor
 SUPPORTED_MAJOR_VERSION = "3"
 BILL_TYPES = frozenset({"hr", "s", "hjres", "sjres", "hconres", "sconres", "hres", "sres"})
 
+MAX_FILE_BYTES = 64 * 1024 * 1024
+READ_CHUNK_BYTES = 1024 * 1024
+# The children of <bill> the parser reads; the others are skipped as the file is read.
+READ_PARTS = frozenset({"congress", "type", "number", "title", "policyArea", "subjects", "summaries", "sponsors",
+                        "introducedDate", "latestAction", "actions", "laws", "cosponsors"})
+# Elements kept from those parts (the most in a real file here: 3,209).
+MAX_ELEMENTS = 200_000
+# Characters, by path below <billStatus>: (the field's name in the bills table, its cap).
+FIELD_CAPS: dict[str, tuple[str, int]] = {
+    "bill/title": ("title", 10_000),
+    "bill/summaries/summary/text": ("summary", 500_000),
+    "bill/latestAction/text": ("latest_action_text", 10_000),
+    "bill/policyArea/name": ("policy_area", 1_000),
+    "bill/subjects/policyArea/name": ("policy_area", 1_000),
+    "bill/subjects/legislativeSubjects/item/name": ("subjects", 1_000),
+    "bill/sponsors/item/fullName": ("sponsor_name", 1_000),
+}
+# Any other text the parser keeps (the longest in a real file here: an action's 607 characters).
+OTHER_TEXT_CAP = 100_000
+MAX_SUBJECTS = 2_000
+
 
 class BillStatusError(ValueError):
     """A file is not a readable BILLSTATUS (v3) document; the message names the file and the reason."""
 
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
+    def __init__(self, source: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class FieldTooLongError(BillStatusError):
+    """A field of the bill is longer than its cap: "bill 117-hr-1234 in FILE: field `summary` is ..."."""
+
+    def __init__(self, source: str, bill_id: str | None, field: str, size: int, cap: int, unit: str = "characters"):
+        reason = f"field `{field}` is {size:,} {unit}, the cap is {cap:,}"
+        where = f"bill {bill_id} in {source}" if bill_id else source
+        super().__init__(source, reason, f"{where}: {reason}")
+        self.bill_id, self.field, self.size, self.cap = bill_id, field, size, cap
 
 
 class Action(NamedTuple):
@@ -72,16 +112,29 @@ def parse_file(path: str | Path) -> ParsedBill:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise BillStatusError(path.name, f"the file is {size:,} bytes, the cap is {MAX_FILE_BYTES:,} bytes")
+        with path.open("rb") as file:
+            root, target = _read_xml(iter(lambda: file.read(READ_CHUNK_BYTES), b""), path.name)
     except OSError as exc:
         raise BillStatusError(path.name, f"cannot read file: {exc.strerror or exc}") from exc
-    return parse_billstatus(data, source=path.name)
+    return _parse_document(root, target, path.name)
 
 
 def parse_billstatus(data: bytes | str, source: str = "<BILLSTATUS>") -> ParsedBill:
     """Parse BILLSTATUS XML text or bytes; ``source`` names it in errors. Raises ``BillStatusError``."""
-    root = _read_xml(data, source)
+    if len(data) > MAX_FILE_BYTES:
+        raise BillStatusError(source, f"the document is {len(data):,} bytes, the cap is {MAX_FILE_BYTES:,} bytes")
+    root, target = _read_xml([data], source)
+    return _parse_document(root, target, source)
+
+
+def _parse_document(root: Element, target: _CappedTarget, source: str) -> ParsedBill:
     bill_el = _check_document(root, source)
+    if target.too_long:
+        field, size, cap = target.too_long
+        raise FieldTooLongError(source, _bill_id(bill_el), field, size, cap)
     try:
         return _parse_bill(bill_el, source)
     except (ValueError, ValidationError) as exc:
@@ -90,15 +143,95 @@ def parse_billstatus(data: bytes | str, source: str = "<BILLSTATUS>") -> ParsedB
         raise BillStatusError(source, f"invalid value: {exc}") from exc
 
 
-# --- document checks ---------------------------------------------------------------------------
+# --- reading, within the caps ------------------------------------------------------------------
 
-def _read_xml(data: bytes | str, source: str) -> Element:
+def _read_xml(chunks: Iterable[bytes | str], source: str) -> tuple[Element, _CappedTarget]:
+    target = _CappedTarget(source)
+    parser = DefusedXMLParser(target=target, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     try:
-        return fromstring(data)
+        for chunk in chunks:
+            parser.feed(chunk)
+        return parser.close(), target
     except DefusedXmlException as exc:
         raise BillStatusError(source, f"refused unsafe XML ({type(exc).__name__}: {exc})") from exc
     except ParseError as exc:
         raise BillStatusError(source, f"malformed XML: {exc}") from exc
+
+
+class _CappedTarget:
+    """The XML parser's target: a ``TreeBuilder`` handed only the parts of the document in
+    ``READ_PARTS`` and, of a text longer than its cap, only the first cap's worth (the rest is
+    counted, so the error can say how long it was). The first field over its cap is kept in
+    ``too_long`` and refused once the bill's id has been read."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.too_long: tuple[str, int, int] | None = None
+        self._builder = TreeBuilder()
+        self._path: list[str] = []
+        self._skipped = 0  # depth inside a skipped part
+        self._elements = 0
+        self._text = 0  # characters of the current run of text
+
+    # The parser's target interface.
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self._end_text()
+        self._path.append(tag)
+        if self._skipped or not self._read(self._path):
+            self._skipped += 1
+            return
+        self._elements += 1
+        if self._elements > MAX_ELEMENTS:
+            raise BillStatusError(self.source, f"more than {MAX_ELEMENTS:,} elements in the parts of <bill> "
+                                               "that are read, the cap")
+        self._builder.start(tag, attrs)
+
+    def end(self, tag: str) -> None:
+        self._end_text()
+        self._path.pop()
+        if self._skipped:
+            self._skipped -= 1
+            return
+        self._builder.end(tag)
+
+    def data(self, text: str) -> None:
+        if self._skipped:
+            return
+        keep = self._cap()[1] - self._text
+        self._text += len(text)
+        if keep > 0:
+            self._builder.data(text[:keep])
+
+    def close(self) -> Element:
+        self._end_text()
+        return self._builder.close()
+
+    @staticmethod
+    def _read(path: list[str]) -> bool:
+        if len(path) == 2:
+            return path[1] in ("version", "bill")
+        return len(path) != 3 or path[1] != "bill" or path[2] in READ_PARTS
+
+    def _cap(self) -> tuple[str, int]:
+        where = "/".join(self._path[1:])
+        return FIELD_CAPS.get(where, (where.removeprefix("bill/"), OTHER_TEXT_CAP))
+
+    def _end_text(self) -> None:
+        if not self._skipped and self._text:
+            field, cap = self._cap()
+            if self._text > cap and self.too_long is None:
+                self.too_long = (field, self._text, cap)
+        self._text = 0
+
+
+def _bill_id(el: Element) -> str | None:
+    """``117-hr-1234`` when the bill names its congress, type and number (for error messages)."""
+    parts = [_text(el, name) for name in ("congress", "type", "number")]
+    return "-".join(p.lower() for p in parts) if all(parts) else None  # type: ignore[union-attr]
+
+
+# --- document checks ---------------------------------------------------------------------------
 
 
 def _check_document(root: Element, source: str) -> Element:
@@ -154,7 +287,7 @@ def _parse_bill(el: Element, source: str) -> ParsedBill:
         bill_number=number,
         title=_required(el, "title", source),
         policy_area=_text(el, "policyArea/name") or _text(el, "subjects/policyArea/name"),
-        subjects=[s for s in (_text(i, "name") for i in el.findall("subjects/legislativeSubjects/item")) if s],
+        subjects=_subjects(el, source),
         summary=summary_text or None,
         sponsor_name=sponsor.name if sponsor else None,
         sponsor_party=sponsor.party if sponsor else None,
@@ -173,6 +306,13 @@ def _parse_bill(el: Element, source: str) -> ParsedBill:
         public_laws=laws,
         actions=actions,
     )
+
+
+def _subjects(el: Element, source: str) -> list[str]:
+    subjects = [s for s in (_text(i, "name") for i in el.findall("subjects/legislativeSubjects/item")) if s]
+    if len(subjects) > MAX_SUBJECTS:
+        raise FieldTooLongError(source, _bill_id(el), "subjects", len(subjects), MAX_SUBJECTS, unit="items")
+    return subjects
 
 
 def _sponsor(el: Element) -> Sponsor | None:

@@ -6,8 +6,9 @@ import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 # `civic-briefs demo` shows its table, not every log line (--verbose for those). Prefect reads its
 # logging level when it is imported, so it is set here, before anything imports Prefect.
@@ -19,10 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from civic_briefs import db, demo, prefect_setup, repo
+from civic_briefs import db, demo, inputs, prefect_setup, repo
 from civic_briefs.models import bill_label
 
-app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True)
+# No rich panels: a usage error is one line ("Error: Invalid value for '--brief-date': ..."), however wide the terminal.
+app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True,
+                  rich_markup_mode=None)
+T = TypeVar("T")
 # Wide enough for the briefs table even when output is piped (rich falls back to 80 columns).
 console = Console(width=max(Console().width, 160))
 
@@ -82,29 +86,38 @@ def _limits_for_embedded_api() -> None:
             console.print(f"Embedded Prefect API: {what}: {outcome}")
 
 
-def _date(value: str | None) -> dt.date | None:
-    """A ``--brief-date`` value, or a usage error that says what is wrong with it."""
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD): {exc}") from exc
+def _usage_error(check: Callable[[str], T]) -> Callable[[str | None], T | None]:
+    """An option callback: the value checked by ``civic_briefs.inputs`` (the flows' own checks), or a
+    usage error (exit 2) with the same message a flow run would end with."""
+    def callback(value: str | None) -> T | None:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return callback
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 @app.command("run-daily")
-def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today (UTC).")] = None,
-              max_concurrent_briefs: Annotated[Optional[int], typer.Option(
-                  min=1, max=256, help="Briefs in progress at once (default BRIEFS_MAX_CONCURRENT_BRIEFS).")] = None
+def run_daily(brief_date: Annotated[Optional[str], typer.Option(
+                  metavar="YYYY-MM-DD", help="Today or earlier; default today (UTC).",
+                  callback=_usage_error(lambda v: inputs.check_brief_date(v, _utc_today())))] = None,
+              max_concurrent_briefs: Annotated[Optional[str], typer.Option(
+                  metavar="1-256", help="Briefs in progress at once (default BRIEFS_MAX_CONCURRENT_BRIEFS).",
+                  callback=_usage_error(inputs.check_max_concurrent_briefs))] = None,
               ) -> None:
     """Run the daily_briefs flow once in this process."""
     from flows.daily_briefs import daily_briefs
 
     params: dict = {}
-    day = _date(brief_date)
-    if day:
-        params["brief_date"] = day
-    if max_concurrent_briefs:
+    if brief_date is not None:
+        params["brief_date"] = brief_date
+    if max_concurrent_briefs is not None:
         params["max_concurrent_briefs"] = max_concurrent_briefs
     _limits_for_embedded_api()
     state = daily_briefs(**params, return_state=True)
@@ -114,12 +127,12 @@ def run_daily(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD
 
 
 @app.command("briefs")
-def briefs(brief_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default all dates.")] = None) -> None:
+def briefs(brief_date: Annotated[Optional[str], typer.Option(
+        metavar="YYYY-MM-DD", help="Default all dates.", callback=_usage_error(inputs.parse_date))] = None) -> None:
     """Print a table of the briefs in the database."""
-    day = _date(brief_date)
     db.init_db()
     with db.connection() as conn:
-        rows = repo.list_briefs(conn, day)
+        rows = repo.list_briefs(conn, brief_date)  # type: ignore[arg-type] - the callback made it a date
     console.print(briefs_table(rows))
 
 

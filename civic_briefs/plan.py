@@ -83,6 +83,22 @@ class DayPlan(BaseModel):
         """The news items a brief lists, the first of each URL."""
         return news.unique_items({n.interest: self.news[n.interest] for n in plan.news})
 
+    def stale_for(self, users: list[User]) -> list[User]:
+        """Those of ``users`` this plan cannot serve as it is: not in it, planned with other
+        interests, or planned with nothing to say (bills imported since may give them a brief)."""
+        planned = {p.user.id: p for p in self.users}
+        return [u for u in users if (p := planned.get(u.id)) is None or not p.has_content
+                or p.user.interests != u.interests]
+
+    def replacing(self, other: DayPlan) -> DayPlan:
+        """This plan with the users of ``other`` in place of its own plans for them (new ones at
+        the end), and their bills and news: ``other`` was planned afresh for them."""
+        fresh = {p.user.id: p for p in other.users}
+        kept = [fresh.pop(p.user.id, p) for p in self.users]
+        return self.model_copy(update={
+            "bills": {**self.bills, **other.bills}, "news": {**self.news, **other.news},
+            "users": kept + list(fresh.values())})
+
     def merged(self, other: DayPlan) -> DayPlan:
         """This plan with the users of ``other`` it lacks (their bills and news too)."""
         known = {p.user.id for p in self.users}

@@ -202,3 +202,87 @@ def test_withdrawn_cosponsors_are_not_counted():
         "</cosponsors></bill></billStatus>"
     )
     assert parse_billstatus(xml).cosponsors_count == 2
+
+
+# --- caps on size ------------------------------------------------------------------------------
+
+def _bill_xml(title: str = "T", inside: str = "") -> str:
+    return (f"<billStatus><version>3.0.0</version><bill><congress>117</congress><type>HR</type>"
+            f"<number>1234</number><title>{title}</title>{inside}</bill></billStatus>")
+
+
+@pytest.mark.parametrize(("inside", "field", "size", "cap"), [
+    ("", "title", 10_001, 10_000),
+    ("<latestAction><actionDate>2021-01-01</actionDate><text>{x}</text></latestAction>", "latest_action_text",
+     10_001, 10_000),
+    ("<summaries><summary><text>{x}</text></summary></summaries>", "summary", 500_001, 500_000),
+    ("<policyArea><name>{x}</name></policyArea>", "policy_area", 1_001, 1_000),
+    ("<subjects><legislativeSubjects><item><name>{x}</name></item></legislativeSubjects></subjects>", "subjects",
+     1_001, 1_000),
+    ("<sponsors><item><fullName>{x}</fullName></item></sponsors>", "sponsor_name", 1_001, 1_000),
+    ("<actions><item><actionDate>2021-01-01</actionDate><text>{x}</text></item></actions>", "actions/item/text",
+     100_001, 100_000),
+])
+def test_a_field_over_its_cap_is_refused_by_name(inside, field, size, cap):
+    xml = _bill_xml("x" * size) if field == "title" else _bill_xml(inside=inside.replace("{x}", "x" * size))
+    with pytest.raises(BillStatusError) as info:
+        parse_billstatus(xml, source="BILLSTATUS-117hr1234.xml")
+    assert str(info.value) == (f"bill 117-hr-1234 in BILLSTATUS-117hr1234.xml: field `{field}` is {size:,} characters, "
+                               f"the cap is {cap:,}")
+    # At the cap itself it is read, whole.
+    at_cap = _bill_xml("x" * cap) if field == "title" else _bill_xml(inside=inside.replace("{x}", "x" * cap))
+    parsed = parse_billstatus(at_cap)
+    if field == "title":
+        assert parsed.bill.title == "x" * cap
+
+
+def test_too_many_subjects_and_a_field_before_the_bill_id_are_refused():
+    subjects = "".join(f"<item><name>s{i}</name></item>" for i in range(2_001))
+    with pytest.raises(BillStatusError, match=r"^bill 117-hr-1234 in f\.xml: field `subjects` is 2,001 items, "
+                                              r"the cap is 2,000$"):
+        parse_billstatus(_bill_xml(inside=f"<subjects><legislativeSubjects>{subjects}</legislativeSubjects></subjects>"),
+                         source="f.xml")
+    # The bill's id is read wherever it is in the file; without one the file alone is named.
+    long_first = "<billStatus><version>3.0.0</version><bill><title>" + "x" * 10_001 + "</title></bill></billStatus>"
+    with pytest.raises(BillStatusError, match=r"^f\.xml: field `title` is 10,001 characters, the cap is 10,000$"):
+        parse_billstatus(long_first, source="f.xml")
+
+
+def test_parts_the_parser_does_not_use_are_not_kept():
+    # A long amendment description is skipped as the file is read: the bill imports.
+    skipped = "<amendments><amendment><description>" + "x" * 1_000_000 + "</description></amendment></amendments>"
+    parsed = parse_billstatus(_bill_xml(inside=skipped))
+    assert parsed.bill.id == "117-hr-1234" and parsed.bill.title == "T"
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from civic_briefs import billstatus
+
+    path = tmp_path / "BILLSTATUS-117hr1.xml"
+    with path.open("wb") as file:  # sparse: nothing of it is on disk or read
+        file.truncate(billstatus.MAX_FILE_BYTES + 1)
+    opened: list[object] = []
+    monkeypatch.setattr(type(path), "open", lambda self, *a, **k: opened.append(self) or open(self, *a, **k))
+    with pytest.raises(BillStatusError) as info:
+        parse_file(path)
+    assert str(info.value) == "BILLSTATUS-117hr1.xml: the file is 67,108,865 bytes, the cap is 67,108,864 bytes"
+    assert opened == []
+
+
+def test_the_real_files_are_far_under_the_caps():
+    from civic_briefs import billstatus
+
+    largest = max(p.stat().st_size for p in BILLSTATUS_DIR.glob("*.xml"))
+    longest_summary = max(len(parse_file(p).bill.summary or "") for p in BILLSTATUS_DIR.glob("*.xml"))
+    assert largest < billstatus.MAX_FILE_BYTES / 100
+    assert longest_summary < billstatus.FIELD_CAPS["bill/summaries/summary/text"][1] / 20
+
+
+def test_too_many_elements_in_the_parts_read_are_refused():
+    from civic_briefs import billstatus
+
+    items = "<item/>" * (billstatus.MAX_ELEMENTS + 1)
+    with pytest.raises(BillStatusError, match=r"^f\.xml: more than 200,000 elements in the parts of <bill> that are read"):
+        parse_billstatus(_bill_xml(inside=f"<actions>{items}</actions>"), source="f.xml")
+    # The same count in a part that is not read costs nothing.
+    assert parse_billstatus(_bill_xml(inside=f"<amendments>{items}</amendments>")).bill.id == "117-hr-1234"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
+import pytest
 from typer.testing import CliRunner
 
 from civic_briefs.cli import app, segment_counts
@@ -21,3 +25,39 @@ def test_segment_counts_tell_made_from_reused():
     costs = [{"segments": [{"key": "story-a", "made_now": True}, {"key": "opening-1", "made_now": True}]},
              {"segments": [{"key": "story-a", "made_now": True}, {"key": "story-b", "made_now": False}]}]
     assert segment_counts(costs) == (2, 4)
+
+
+TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["run-daily", "--brief-date", "2026-13-45"],
+     "Invalid value for '--brief-date': brief_date '2026-13-45' is not a date (YYYY-MM-DD): month must be in 1..12"),
+    (["run-daily", "--brief-date", "2026-02-30"],
+     "Invalid value for '--brief-date': brief_date '2026-02-30' is not a date (YYYY-MM-DD): day is out of range for month"),
+    (["run-daily", "--brief-date", TOMORROW],
+     f"Invalid value for '--brief-date': brief_date {TOMORROW} is in the future (today is "
+     f"{dt.datetime.now(dt.UTC).date()}): a brief is made for today or an earlier day"),
+    (["run-daily", "--max-concurrent-briefs", "-3"],
+     "Invalid value for '--max-concurrent-briefs': max_concurrent_briefs must be a whole number from 1 to 256, not -3"),
+    (["run-daily", "--max-concurrent-briefs", "0"],
+     "Invalid value for '--max-concurrent-briefs': max_concurrent_briefs must be a whole number from 1 to 256, not 0"),
+    (["run-daily", "--max-concurrent-briefs", "257"],
+     "Invalid value for '--max-concurrent-briefs': max_concurrent_briefs must be a whole number from 1 to 256, not 257"),
+    (["run-daily", "--max-concurrent-briefs", "2.5"],
+     "Invalid value for '--max-concurrent-briefs': max_concurrent_briefs must be a whole number from 1 to 256, not '2.5'"),
+    (["briefs", "--brief-date", "2026-13-45"],
+     "Invalid value for '--brief-date': brief_date '2026-13-45' is not a date (YYYY-MM-DD): month must be in 1..12"),
+])
+def test_every_date_and_number_option_gives_a_one_line_usage_error(settings_env, args, error):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.startswith("Error:")] == [f"Error: {error}"]
+    assert "Traceback" not in result.output
+    # Refused before anything ran: not even the database was made.
+    assert not Path(settings_env().database_url).exists()
+
+
+def test_a_brief_date_of_today_or_before_is_accepted(settings_env):
+    result = CliRunner().invoke(app, ["briefs", "--brief-date", "2026-03-02"])
+    assert result.exit_code == 0, result.output

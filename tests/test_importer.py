@@ -230,3 +230,63 @@ def test_sample_summaries_are_our_own_words():
         assert not any(summary in crs or crs in summary for crs in CRS_SUMMARIES)
         copied = _shingles(summary) & crs_shingles
         assert not copied, f"{bill.id} repeats CRS wording: {[' '.join(c) for c in copied][:3]}"
+
+
+# --- caps on size ------------------------------------------------------------------------------
+
+IMPORT_AND_MEASURE = """
+import json, sys
+def peak_mb():
+    # This process's own high-water mark (VmHWM); ru_maxrss would carry the forking pytest's over exec.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+from civic_briefs import db
+from civic_briefs.importer import import_paths
+from civic_briefs.settings import Settings
+conn = db.connect(Settings(database_url=sys.argv[1]))
+db.migrate(conn)
+report = import_paths(conn, sys.argv[2:])
+print(json.dumps({"imported": report.imported, "failed": [[f.name, f.error] for f in report.failed],
+                  "peak_mb": peak_mb()}))
+"""
+
+
+def _write_summary_file(path: Path, characters: int) -> None:
+    """A BILLSTATUS file whose CRS summary is ``characters`` long, written a block at a time."""
+    head = ('<?xml version="1.0" encoding="utf-8"?>\n<billStatus><version>3.0.0</version><bill>'
+            "<number>1234</number><type>HR</type><congress>117</congress><title>A generated bill</title>"
+            "<summaries><summary><actionDate>2021-01-01</actionDate><text><![CDATA[")
+    block = "word " * 200_000
+    with path.open("w", encoding="utf-8") as file:
+        file.write(head)
+        for start in range(0, characters, len(block)):
+            file.write(block[: characters - start])
+        file.write("]]></text></summary></summaries></bill></billStatus>\n")
+
+
+def test_a_50_mb_field_and_an_oversize_file_are_refused_in_little_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from civic_briefs.billstatus import MAX_FILE_BYTES
+
+    huge_field = tmp_path / "BILLSTATUS-117hr1234.xml"
+    _write_summary_file(huge_field, 50 * 1024 * 1024)
+    oversize = tmp_path / "BILLSTATUS-117hr99.xml"
+    with oversize.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)
+    good = BILLSTATUS_DIR / GOOD[0]
+    done = subprocess.run([sys.executable, "-c", IMPORT_AND_MEASURE, str(tmp_path / "t.db"), str(huge_field),
+                           str(oversize), str(good)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1], check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["imported"] == ["117-hr-941"]  # the other files still import
+    assert result["failed"] == [
+        ["BILLSTATUS-117hr1234.xml", "bill 117-hr-1234 in BILLSTATUS-117hr1234.xml: field `summary` is 52,428,800 "
+                                     "characters, the cap is 500,000"],
+        ["BILLSTATUS-117hr99.xml", "BILLSTATUS-117hr99.xml: the file is 67,108,865 bytes, the cap is 67,108,864 bytes"],
+    ]
+    # Reading the whole field took 986 MB; counted, not kept, it takes what the interpreter does.
+    assert result["peak_mb"] < 300, result

@@ -185,3 +185,27 @@ def test_plan_round_trips_as_stored_and_merges_new_users(conn):
     selection = merged.selection(merged.user("dev"))
     assert [(i.bill.id, i.section) for i in selection.items] == [
         (s.bill_id, s.section) for s in whole.user("dev").stories]
+
+
+def test_a_stored_plan_is_replanned_only_for_users_it_cannot_serve(conn):
+    seed(conn)
+    quiet = make_user("gus", ["agriculture"], "Gus Green")  # no agriculture bill yet
+    stored = DayPlan.model_validate_json(make_plan(conn, USERS[:3] + [quiet]).model_dump_json())
+    assert not stored.user("gus").has_content
+    changed = USERS[2].model_copy(update={"interests": ["immigration"]})
+    newcomer = USERS[3]
+    today = [USERS[0], USERS[1], changed, quiet, newcomer]
+    # Ana and Ben are served as they were; Cho changed interests, Gus had nothing, Dev is new.
+    stale = stored.stale_for(today)
+    assert [u.id for u in stale] == ["cho", "gus", "dev"]
+
+    repo.upsert_bill(conn, make_bill(13, "Agriculture and Food", "introduced", "2022-01-15"))
+    conn.commit()
+    replanned = stored.replacing(make_plan(conn, stale))
+    assert [p.user.id for p in replanned.users] == ["ana", "ben", "cho", "gus", "dev"]
+    assert replanned.user("ana") == stored.user("ana") and replanned.user("ben") == stored.user("ben")
+    assert [s.bill_id for s in replanned.user("gus").stories] == ["117-hr-13"]
+    assert [s.bill_id for s in replanned.user("cho").stories] == ["117-hr-9"]
+    assert replanned.user("cho").user.interests == ["immigration"]
+    assert {"117-hr-13", "117-hr-9"} <= set(replanned.bills)
+    assert replanned.stale_for(today) == []

@@ -1,0 +1,210 @@
+"""Checks of what people hand the pipeline: CLI options and flow parameters (from the UI form, a
+``prefect deployment run`` or a call in Python).
+
+One module, so a wrong value gets the same message wherever it comes from. Each message starts
+with the parameter's name and says the rule. The flows turn off Prefect's own parameter
+validation and call these instead: Prefect's server does not check a date's format, and its
+messages differ from the CLI's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from civic_briefs import repo
+from civic_briefs.interests import UnknownInterestError, validate_interests
+from civic_briefs.models import BriefType, User
+from civic_briefs.providers import storage
+
+MIN_CONCURRENT_BRIEFS, MAX_CONCURRENT_BRIEFS = 1, 256
+BRIEF_TYPES: tuple[str, ...] = get_args(BriefType)
+FAN_OUTS = ("in-process", "deployment")
+
+
+class InputError(ValueError):
+    """A parameter is wrong: bad input, never retried. The message names it and the rule."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class UnknownUserError(InputError, repo.UnknownUserError):
+    """``user_id`` names no user (also a ``repo.UnknownUserError``)."""
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+def parse_date(value: object, parameter: str = "brief_date") -> dt.date:
+    """A ``YYYY-MM-DD`` string or a date, as a date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InputError(parameter, f"{parameter} {_show(value)} is not a date (YYYY-MM-DD): {exc}") from exc
+    raise InputError(parameter, f"{parameter} must be a date (YYYY-MM-DD), not {_show(value)}")
+
+
+def check_not_in_future(day: dt.date, today: dt.date, parameter: str = "brief_date") -> dt.date:
+    """The one rule for how far ahead a brief may be: not after ``today`` (today itself is fine).
+
+    ``today`` is a parameter so that the caller decides whose today it is (UTC for now)."""
+    if day > today:
+        raise InputError(parameter, f"{parameter} {day.isoformat()} is in the future (today is {today.isoformat()}): "
+                                    "a brief is made for today or an earlier day")
+    return day
+
+
+def check_brief_date(value: object, today: dt.date, parameter: str = "brief_date") -> dt.date:
+    """The brief's date: ``today`` when empty, else a date that is not after ``today``."""
+    if value is None or value == "":
+        return today
+    return check_not_in_future(parse_date(value, parameter), today, parameter)
+
+
+# --- numbers and choices -------------------------------------------------------------------------
+
+def check_max_concurrent_briefs(value: object, parameter: str = "max_concurrent_briefs") -> int:
+    """A whole number from 1 to 256 (an int, or its digits as text)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        number = int(value.strip())
+    if number is None or not MIN_CONCURRENT_BRIEFS <= number <= MAX_CONCURRENT_BRIEFS:
+        # "-3" from the CLI and -3 from a flow parameter get the same message.
+        shown = number if number is not None else _show(value)
+        raise InputError(parameter, f"{parameter} must be a whole number from {MIN_CONCURRENT_BRIEFS} to "
+                                    f"{MAX_CONCURRENT_BRIEFS}, not {shown}")
+    return number
+
+
+def check_choice(value: object, choices: tuple[str, ...], parameter: str) -> str:
+    if value not in choices:
+        raise InputError(parameter, f"{parameter} must be {' or '.join(choices)}, not {_show(value)}")
+    return value  # type: ignore[return-value]
+
+
+def check_flag(value: object, parameter: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(parameter, f"{parameter} must be true or false, not {_show(value)}")
+    return value
+
+
+# --- users and interests -------------------------------------------------------------------------
+
+def check_user_id(value: object, parameter: str = "user_id") -> str:
+    """A user id that can name a storage key (letters, digits, ``.``, ``_``, ``-``)."""
+    if not isinstance(value, str):
+        raise InputError(parameter, f"{parameter} must be a user id (text), not {_show(value)}")
+    try:
+        storage.check_user_id(value)
+    except storage.UnsafeKeyError as exc:
+        raise InputError(parameter, f"{parameter} {_show(value)} is not a valid user id: {exc}") from exc
+    return value
+
+
+def known_user(conn: Any, value: str, parameter: str = "user_id") -> User:
+    """The user ``value`` names; an ``InputError`` when no row has that id."""
+    try:
+        return repo.get_user(conn, check_user_id(value, parameter))
+    except repo.UnknownUserError as exc:
+        raise UnknownUserError(parameter, f"{parameter} {value!r} is not a known user (no row in the users table)") from exc
+
+
+def check_user_ids(value: object, parameter: str = "user_ids") -> list[str]:
+    """A non-empty list of valid user ids, each once, in the given order."""
+    if not isinstance(value, list) or not value:
+        raise InputError(parameter, f"{parameter} must be a non-empty list of user ids, not {_show(value)}")
+    return list(dict.fromkeys(check_user_id(v, parameter) for v in value))
+
+
+def check_policy_interests(value: object, parameter: str = "policy_interests") -> list[str] | None:
+    """Interest ids for one brief, de-duplicated; None (the user's own) when empty."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(parameter, f"{parameter} must be a list of interest ids, e.g. [\"healthcare\"], "
+                                    f"not {_show(value)}")
+    try:
+        return validate_interests(value)
+    except UnknownInterestError as exc:
+        raise InputError(parameter, f"{parameter}: {exc}") from exc
+
+
+def check_paths(value: object, parameter: str = "paths") -> list[str]:
+    """A non-empty list of paths; one path given as text is a list of one."""
+    if isinstance(value, str) and value.strip():
+        return [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InputError(parameter, f"{parameter} must be a non-empty list of files or folders, not {_show(value)}")
+    return value
+
+
+# --- each flow's parameters, checked at once -----------------------------------------------------
+
+@dataclass(frozen=True)
+class BriefRequest:
+    """``generate_brief``'s parameters, checked (the user's existence is checked with the database)."""
+
+    user_id: str
+    policy_interests: list[str] | None
+    brief_date: dt.date
+    brief_type: BriefType
+    force: bool
+
+
+@dataclass(frozen=True)
+class DayRequest:
+    """``daily_briefs``'s parameters, checked."""
+
+    brief_date: dt.date
+    brief_type: BriefType
+    max_concurrent_briefs: int
+    fan_out: str
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """``make_briefs``'s parameters, checked."""
+
+    brief_date: dt.date
+    user_ids: list[str]
+    brief_type: BriefType
+    max_concurrent_briefs: int | None
+
+
+def brief_request(*, user_id: object, policy_interests: object, brief_date: object, brief_type: object,
+                  force: object, today: dt.date) -> BriefRequest:
+    return BriefRequest(user_id=check_user_id(user_id), policy_interests=check_policy_interests(policy_interests),
+                        brief_date=check_brief_date(brief_date, today),
+                        brief_type=check_choice(brief_type, BRIEF_TYPES, "brief_type"),  # type: ignore[arg-type]
+                        force=check_flag(force, "force"))
+
+
+def day_request(*, brief_date: object, brief_type: object, max_concurrent_briefs: object, fan_out: object,
+                today: dt.date) -> DayRequest:
+    return DayRequest(brief_date=check_brief_date(brief_date, today),
+                      brief_type=check_choice(brief_type, BRIEF_TYPES, "brief_type"),  # type: ignore[arg-type]
+                      max_concurrent_briefs=check_max_concurrent_briefs(max_concurrent_briefs),
+                      fan_out=check_choice(fan_out, FAN_OUTS, "fan_out"))
+
+
+def batch_request(*, brief_date: object, user_ids: object, brief_type: object, max_concurrent_briefs: object,
+                  today: dt.date) -> BatchRequest:
+    # A batch is always for a given day (the stored plan's): no default.
+    return BatchRequest(brief_date=check_not_in_future(parse_date(brief_date), today), user_ids=check_user_ids(user_ids),
+                        brief_type=check_choice(brief_type, BRIEF_TYPES, "brief_type"),  # type: ignore[arg-type]
+                        max_concurrent_briefs=None if max_concurrent_briefs is None
+                        else check_max_concurrent_briefs(max_concurrent_briefs))
