@@ -11,7 +11,9 @@
 #   WORKERS=1 WORKER_LIMIT=4          how many workers, and flow runs each takes at once
 #   PREFECT_HOME=.data/prefect        Prefect's home (profiles, SQLite database)
 #   BRIEFS_RUN_DIR=.data/run          pid files and logs
-#   BRIEFS_ALERT_WEBHOOK_URL=...      where failed-run alerts are POSTed (see deployments/automations.yaml)
+#   BRIEFS_ALERT_WEBHOOK_URL=...      where failed-run alerts are POSTed as JSON (shown masked: its path
+#                                     is often a token); without it or a block named civic-briefs-alerts
+#                                     alerts go nowhere, and every run of this script says so
 #   SERVER_START_TIMEOUT=180          seconds to wait for /api/health
 set -euo pipefail
 
@@ -31,6 +33,9 @@ SERVER_START_TIMEOUT="${SERVER_START_TIMEOUT:-180}"
 export PREFECT_HOME="${PREFECT_HOME:-$ROOT/.data/prefect}"
 export PREFECT_API_URL="http://$HOST:$PORT/api"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# A dead process's concurrency slot (60 s lease, tasks/limits.py) comes back within 5 s of its lease
+# ending, not 15.
+export PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS="${PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS:-5}"
 export BRIEFS_WORK_POOL="$WORK_POOL"
 # The CLI calls below wait for a busy 2-core machine rather than fail.
 export PREFECT_CLIENT_MAX_RETRIES="${PREFECT_CLIENT_MAX_RETRIES:-8}"
@@ -148,7 +153,9 @@ for args in "${deploy_cmds[@]}"; do
 done
 log "Deployed daily-briefs (06:00 UTC daily), generate-brief, make-briefs, import-bills in $(( $(date +%s) - t1 )) s"
 
-"$PY" deployments/apply_automations.py | sed 's/^/[serve] /'
+# Its last line says where failed-run alerts go (or a WARNING that they go nowhere): repeated below.
+"$PY" deployments/apply_automations.py | tee "$RUN_DIR/automations.log" | sed 's/^/[serve] /'
+ALERTS="$(grep -E '^(Alerts: |WARNING: failed-run alerts)' "$RUN_DIR/automations.log" | tail -n 1 || true)"
 
 # --- workers ------------------------------------------------------------------------------------
 for i in $(seq 1 "$WORKERS"); do
@@ -193,3 +200,4 @@ cat <<EOF
 [serve]   .venv/bin/prefect deployment run 'daily-briefs/daily-briefs' --param fan_out=deployment
 [serve] Stop everything with: make stop
 EOF
+[ -z "$ALERTS" ] || log "$ALERTS"

@@ -312,7 +312,8 @@ def test_failed_runs_alert_and_import_bills_reports_bad_files(stack, alert_webho
     failing = stack.start_run("generate-brief/generate-brief", user_id="nobody-e2e")
     importing = stack.start_run("import-bills/import-bills", paths=[str(bad), str(missing)])
 
-    assert stack.wait_final(failing)["state"]["type"] == "FAILED"
+    failed = stack.wait_final(failing)
+    assert failed["state"]["type"] == "FAILED"
     imported = stack.wait_final(importing)
     assert imported["state"]["type"] == "FAILED", imported["state"]
     assert "2 files failed" in imported["state"]["message"]
@@ -323,8 +324,13 @@ def test_failed_runs_alert_and_import_bills_reports_bad_files(stack, alert_webho
     while time.monotonic() < deadline and not any("nobody-e2e" in json.dumps(a) for a in received):
         time.sleep(1)
     alerts = [a for a in received if "nobody-e2e" in json.dumps(a)]
-    assert alerts, f"no alert reached {url}: {received}\n{stack.logs()}"
-    assert "generate-brief" in alerts[0]["subject"] and "Failed" in alerts[0]["subject"]
+    assert len(alerts) == 1, f"no alert, or more than one, reached {url}: {received}\n{stack.logs()}"
+    # The block make serve saved from BRIEFS_ALERT_WEBHOOK_URL: named run, state, message and link.
+    assert alerts[0]["subject"] == f"Civic Briefs: generate-brief run {failed['name']} Failed"
+    assert f"Message: {failed['state']['message']}\n" in alerts[0]["body"]
+    assert f"/runs/flow-run/{failing}" in alerts[0]["body"]
+    assert "Alerts: failed and crashed runs are sent through notification block 'civic-briefs-alerts'" in stack.serve.stdout
+    assert url not in stack.serve.stdout + stack.serve.stderr and "/alerts" not in stack.serve.stdout  # shown masked
     # import-bills is not watched by the alert automation
     assert not any("import-bills" in a.get("subject", "") for a in received)
 
