@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     max_concurrent_briefs: int = Field(default=64, ge=1, le=256)
     # fan_out "deployment": how many make-briefs runs share the day's users.
     fan_out_runs: int = Field(default=4, ge=1, le=64)
+    # fan_out "deployment": how many times a batch whose run crashed (or failed before saving its
+    # briefs) is started again, as a new make-briefs run any worker can take, before what it did not
+    # finish is made in the daily-briefs process itself.
+    batch_retries: int = Field(default=2, ge=0, le=10)
     # "in-process": daily_briefs runs each user's brief as a child flow inside its own process (the
     # embedded default); "deployment": each brief is a run of the generate-brief deployment, picked
     # up by any worker of the work pool (needs a Prefect server and workers: make serve).

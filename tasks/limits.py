@@ -3,8 +3,11 @@
 The limits (``anthropic``, ``elevenlabs``, and ``brave`` as a rate limit) hold across every worker on
 every machine; ``civic-briefs setup-prefect`` creates them. A provider says which limit it takes
 (``provider.limit``). ``strict=True`` makes a missing limit an error rather than a silent run with
-no limit. A slot's lease is short and renewed while held, so a killed process gives its slot back
-within about a minute.
+no limit. A slot's lease is short (60 s) and renewed by Prefect every 45 s while held, however long
+the request; a killed process's lease runs out and the server's repossessor (every 15 s on a
+``prefect server start``) gives its slot back, at most 75 s after the kill (73 s measured:
+tests/test_slot_leases.py). The test harness's ephemeral server runs no repossessor: there a killed
+holder's slot never comes back.
 """
 
 from __future__ import annotations
