@@ -16,11 +16,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from civic_briefs import db, publishing, repo
+from civic_briefs import db, inputs, publishing, repo
 from civic_briefs.production import BriefOutcome, today
 from civic_briefs.providers import registry
 from civic_briefs.settings import get_settings
 from flows import fan_out as deployment_fan_out
+from flows.run_health import explain_crash_mark
 from tasks.day import make_briefs, plan_briefs, prune_store
 
 
@@ -30,13 +31,16 @@ def _daily_run_name() -> str:
     return f"daily-briefs-{flow_run.parameters.get('brief_date') or today()}"
 
 
-@flow(name="daily-briefs", flow_run_name=_daily_run_name, validate_parameters=True)
+# Prefect's own validation is off: civic_briefs.inputs checks the parameters (see generate_brief).
+@flow(name="daily-briefs", flow_run_name=_daily_run_name, validate_parameters=False,
+      on_completion=[explain_crash_mark], on_failure=[explain_crash_mark])
 def daily_briefs(
-    brief_date: dt.date | None = Field(default=None, description="The day to make briefs for (UTC); empty means today."),
+    brief_date: dt.date | None = Field(
+        default=None, description="The day to make briefs for (UTC), today or earlier; empty means today."),
     brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
     max_concurrent_briefs: int = Field(
-        default=get_settings().max_concurrent_briefs, ge=1, le=256,
-        description="How many briefs are in progress at once in a process (segments are shared however many)."),
+        default=get_settings().max_concurrent_briefs,
+        description="How many briefs are in progress at once in a process, 1 to 256 (segments are shared however many)."),
     fan_out: Literal["in-process", "deployment"] = Field(
         default=get_settings().fan_out,
         description="in-process: this run makes every brief. deployment: the users are split into batches, each "
@@ -46,8 +50,15 @@ def daily_briefs(
     """Make every user's brief for ``brief_date``. One user's failure does not stop the others;
     the run ends Failed if any brief failed, with a table artifact of all users."""
     log = get_run_logger()
+    try:
+        request = inputs.day_request(brief_date=brief_date, brief_type=brief_type,
+                                     max_concurrent_briefs=max_concurrent_briefs, fan_out=fan_out, today=today())
+    except inputs.InputError as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+    day, brief_type, fan_out = request.brief_date, request.brief_type, request.fan_out
+    max_concurrent_briefs = request.max_concurrent_briefs
     settings = get_settings()
-    day = brief_date or today()
     users = db.run_with_reconnect(repo.list_users_with_interests)
     log.info("Making %s briefs for %d users on %s (fan-out: %s)", brief_type, len(users), day, fan_out)
     # Fails here, before any brief, when settings ask for a provider that cannot work.
@@ -55,18 +66,20 @@ def daily_briefs(
     plan = plan_briefs(users, day, brief_type, stored=True)
     user_ids = [u.id for u in users]
     progress_key = f"{_artifact_prefix(brief_type)}-progress-{day.isoformat()}"
+    retries: dict[str, int] = {}  # fan_out=deployment: times a brief was started again after its batch crashed
     if fan_out == "deployment":
         started = repo.now_iso()
-        finished, stranded = deployment_fan_out.run_batches(user_ids, day, brief_type, settings.fan_out_runs, log,
-                                                            max_concurrent_briefs)
-        outcomes = {o.user_id: o for o in _outcomes_from_rows(finished, day, brief_type, started)}
-        if stranded:
-            outcomes.update({o.user_id: o for o in make_briefs(plan, stranded, max_concurrent_briefs=max_concurrent_briefs,
+        fanned = deployment_fan_out.run_batches(user_ids, day, brief_type, settings.fan_out_runs, log,
+                                                max_concurrent_briefs)
+        retries = fanned.retries
+        outcomes = {o.user_id: o for o in _outcomes_from_rows(fanned.finished, day, brief_type, started)}
+        if fanned.stranded:
+            outcomes.update({o.user_id: o for o in make_briefs(plan, fanned.stranded, max_concurrent_briefs=max_concurrent_briefs,
                                                                 progress_key=progress_key)})
         rows = [outcomes[uid] for uid in user_ids]
     else:
         rows = make_briefs(plan, user_ids, max_concurrent_briefs=max_concurrent_briefs, progress_key=progress_key)
-    create_table_artifact(key=f"{_artifact_prefix(brief_type)}-{day.isoformat()}", table=[_table_row(r) for r in rows],
+    create_table_artifact(key=f"{_artifact_prefix(brief_type)}-{day.isoformat()}", table=[_table_row(r, retries) for r in rows],
                           description=f"{brief_type.title()} briefs for {day}: one row per user")
     try:
         prune_store()
@@ -77,7 +90,9 @@ def daily_briefs(
     summary = (f"{len(finished_rows)} of {len(rows)} briefs done ({sum(r.status == 'published' for r in rows)} published, "
                f"{sum(r.status == 'skipped' for r in rows)} skipped; {sum(r.made_now for r in finished_rows)} made now, "
                f"{sum(not r.made_now for r in finished_rows)} already there)")
-    table = [_table_row(r) for r in rows]
+    if retries:
+        summary += f"; {len(retries)} started again after their make-briefs run crashed"
+    table = [_table_row(r, retries) for r in rows]
     if failed:
         return Failed(message=f"{summary}; failed: {', '.join(r.user_id for r in failed)}", data=table)
     return Completed(message=summary, data=table)
@@ -88,9 +103,10 @@ def _artifact_prefix(brief_type: str) -> str:
     return f"{brief_type}-briefs"
 
 
-def _table_row(outcome: BriefOutcome) -> dict[str, object]:
+def _table_row(outcome: BriefOutcome, retries: dict[str, int]) -> dict[str, object]:
     return {"user": outcome.user_id, "status": outcome.status, "made_now": outcome.made_now,
-            "headline": outcome.headline, "duration_s": outcome.duration_seconds, "error": outcome.error}
+            "headline": outcome.headline, "duration_s": outcome.duration_seconds, "error": outcome.error,
+            "retries": retries.get(outcome.user_id, 0)}
 
 
 def _outcomes_from_rows(user_ids: list[str], day: dt.date, brief_type: str, since: str) -> list[BriefOutcome]:

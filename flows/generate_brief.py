@@ -10,14 +10,15 @@ import datetime as dt
 from typing import Literal
 
 from prefect import flow, get_run_logger
+from prefect.states import Failed
 from pydantic import Field
 
-from civic_briefs import db, publishing, repo
+from civic_briefs import db, inputs, publishing, repo
 from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.production import today
 from civic_briefs.providers import registry
-from civic_briefs.providers.storage import check_user_id
+from flows.run_health import explain_crash_mark
 from tasks.day import make_briefs, plan_briefs
 from tasks.limits import require_limits
 
@@ -33,30 +34,34 @@ def _brief_run_name() -> str:
     return f"brief-{p['user_id']}-{p.get('brief_date') or today()}"
 
 
-@flow(name="generate-brief", flow_run_name=_brief_run_name, validate_parameters=True)
+# Prefect's own validation is off: the parameters are checked by civic_briefs.inputs, so a bad
+# one gets the CLI's message (Prefect's server does not check a date's format; its messages differ).
+@flow(name="generate-brief", flow_run_name=_brief_run_name, validate_parameters=False,
+      on_completion=[explain_crash_mark], on_failure=[explain_crash_mark])
 def generate_brief(
     user_id: str = Field(description="The id of the user in the users table."),
     policy_interests: list[str] | None = Field(
         default=None, description="Interest ids for this run only (e.g. [\"healthcare\", \"climate\"]); empty uses the user's own."),
-    brief_date: dt.date | None = Field(default=None, description="The brief's date (UTC); empty means today."),
+    brief_date: dt.date | None = Field(default=None, description="The brief's date (UTC), today or earlier; empty means today."),
     brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
     force: bool = Field(default=False, description="Make the brief again even if one exists for this user, type and date."),
 ) -> PublishedBrief:
-    """Make and publish one brief. An existing published or skipped brief is returned untouched
-    unless ``force``. Raises UnknownUserError / UnknownInterestError at once for bad input."""
+    """Make and publish one brief. An existing published brief is returned untouched unless
+    ``force``; a skipped one is made if there is now something to say. Bad parameters end the
+    run Failed at once, with the reason as its message, before anything is written."""
     log = get_run_logger()
-    day = brief_date or today()
-    # A day of slack: for listeners east of UTC, tomorrow has already begun.
-    if day > today() + dt.timedelta(days=1):
-        raise ValueError(f"brief_date {day} is more than a day ahead of today (UTC)")
-    # Bad input is refused before anything is looked at, paid for or written.
-    check_user_id(user_id)
-    if policy_interests:
-        policy_interests = validate_interests(policy_interests)
-    user = db.run_with_reconnect(lambda conn: repo.get_user(conn, user_id))
+    try:
+        request = inputs.brief_request(user_id=user_id, policy_interests=policy_interests, brief_date=brief_date,
+                                       brief_type=brief_type, force=force, today=today())
+        user = db.run_with_reconnect(lambda conn: inputs.known_user(conn, request.user_id))
+    except inputs.InputError as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+    user_id, policy_interests, day = request.user_id, request.policy_interests, request.brief_date
+    brief_type, force = request.brief_type, request.force
     existing = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
-    if existing and existing["status"] in ("published", "skipped") and not force:
-        log.info("Brief %s already %s; nothing to do (force=True makes it again)", existing["id"], existing["status"])
+    if existing and existing["status"] == "published" and not force:
+        log.info("Brief %s already published; nothing to do (force=True makes it again)", existing["id"])
         if policy_interests and policy_interests != existing["policy_interests"]:
             log.warning("The existing brief is for interests %s, not %s: pass force=True to make it again "
                         "(it replaces this user's %s brief for %s)", existing["policy_interests"], policy_interests,

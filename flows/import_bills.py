@@ -7,12 +7,15 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from civic_briefs import db, importer
+from civic_briefs import db, importer, inputs
+from flows.run_health import explain_crash_mark
 
 DEFAULT_PATHS = [".data/billstatus"]
 
 
-@flow(name="import-bills", flow_run_name="import-bills", validate_parameters=True)
+# Prefect's own validation is off: civic_briefs.inputs checks the parameters (see generate_brief).
+@flow(name="import-bills", flow_run_name="import-bills", validate_parameters=False,
+      on_completion=[explain_crash_mark], on_failure=[explain_crash_mark])
 def import_bills(
     paths: list[str] = Field(
         default=DEFAULT_PATHS,
@@ -21,8 +24,14 @@ def import_bills(
     ),
 ):
     """Import BILLSTATUS files; one bad file does not stop the others. The run ends Failed if any
-    file failed, with a table artifact listing the failed files and why."""
+    file failed, with a table artifact listing the failed files and why (a file or field over its
+    size cap is named with the cap)."""
     log = get_run_logger()
+    try:
+        paths = inputs.check_paths(paths)
+    except inputs.InputError as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc), data=exc)
     files = importer.xml_files(paths)
     if not files:
         return Failed(message=f"No BILLSTATUS XML files found in {', '.join(paths)}")

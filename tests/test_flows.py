@@ -12,8 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
 
 from civic_briefs import db, demo, importer, repo
-from civic_briefs.publishing import audio_version
 from civic_briefs.models import User
+from civic_briefs.publishing import audio_version
 from flows.daily_briefs import daily_briefs
 from flows.generate_brief import generate_brief
 

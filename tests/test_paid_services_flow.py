@@ -17,8 +17,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from civic_briefs import db, demo, importer, repo
-from civic_briefs.publishing import audio_key
 from civic_briefs.prefect_setup import ensure_concurrency_limits
+from civic_briefs.publishing import audio_key
 from civic_briefs.settings import get_settings
 from flows.daily_briefs import daily_briefs
 from flows.generate_brief import generate_brief

@@ -17,12 +17,12 @@ import pytest
 from civic_briefs import importer, production, repo, retrying
 from civic_briefs.claims import AtomicFileLockManager, Claims
 from civic_briefs.models import Line, NewsItem, Segment, Usage, User
-from civic_briefs.publishing import audio_key
 from civic_briefs.plan import DayPlan, plan_day
 from civic_briefs.production import BriefMaker
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, RenderedPartResult
 from civic_briefs.providers.offline_news import NoNews
 from civic_briefs.providers.registry import Providers
+from civic_briefs.publishing import audio_key
 from civic_briefs.segment_store import LocalBlobStore, SegmentStore
 from tests.standins.mp3 import tone_mp3
 
