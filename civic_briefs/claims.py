@@ -10,6 +10,7 @@ machine (a lock manager of our own: Prefect's file locks are not safe when proce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -112,17 +113,33 @@ class AtomicFileLockManager:
             time.sleep(0.05)
         return True
 
+    def _held_by(self, key: str, holder: str) -> dict[str, Any] | None:
+        info = self._read(key)
+        return info if self._live(info) and info is not None and info.get("holder") == holder else None
+
     def extend(self, key: str, holder: str, hold_timeout: float) -> bool:
         """Hold ``key`` for ``hold_timeout`` more seconds if ``holder`` still holds it."""
-        info = self._read(key)
-        if not self._live(info) or info is None or info.get("holder") != holder:
+        info = self._held_by(key, holder)
+        if info is None:
             return False
         info["expires"] = time.time() + hold_timeout
         fd, aside = tempfile.mkstemp(dir=self.lock_files_directory, prefix=".claim-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh)
-        os.replace(aside, self._path(key))
-        return True
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(info, fh)
+            # Look again just before replacing: the lock may have been released (and taken by another
+            # process) while the renewal was written, and a replace would then bring it back for a whole
+            # hold, or overwrite the new holder's. Between this look and the replace a few microseconds
+            # remain in which another process could still do so (after an expiry, or a release from a
+            # process of its own): closing that needs a real lock (flock, Redis), which lock files on
+            # any filesystem cannot promise. Within one process Claims never lets the two interleave.
+            if self._held_by(key, holder) is None:
+                return False
+            os.replace(aside, self._path(key))
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside)
 
     def release_lock(self, key: str, holder: str) -> None:
         info = self._read(key)
@@ -200,6 +217,9 @@ class Claims:
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._held: dict[tuple[str, str], float] = {}  # (lock key, holder) -> when claimed
         self._held_lock = threading.Lock()
+        # Held across each renewal and each release, so that a release never lands between a
+        # renewal's read and its write (which would bring the lock back for a whole hold).
+        self._renew_or_release = threading.Lock()
         self._renewer: threading.Thread | None = None
         self._renewing = True
 
@@ -208,6 +228,10 @@ class Claims:
 
     def _holder(self) -> str:
         return f"{self._process}-{threading.get_ident()}"
+
+    def holds(self, key: str) -> bool:
+        """Whether this thread holds the claim on ``key`` now (it lapses if its renewals stopped)."""
+        return self._manager.is_lock_holder(self._key(key), self._holder())
 
     def is_claimed_by_other(self, key: str) -> bool:
         k = self._key(key)
@@ -230,10 +254,11 @@ class Claims:
         k, holder = self._key(key), self._holder()
         with self._held_lock:
             self._held.pop((k, holder), None)
-        try:
-            self._manager.release_lock(k, holder)
-        except Exception as exc:  # noqa: BLE001 - an expired claim is already released
-            log.debug("Releasing the claim on %s: %s", key, exc)
+        with self._renew_or_release:
+            try:
+                self._manager.release_lock(k, holder)
+            except Exception as exc:  # noqa: BLE001 - an expired claim is already released
+                log.debug("Releasing the claim on %s: %s", key, exc)
 
     def stop_renewing(self) -> None:
         """Stop renewing held claims, as a process that died would (they expire after their hold)."""
@@ -248,15 +273,23 @@ class Claims:
                     self._renewer = None  # the next claim starts another
                     return
             for k, holder in held:
-                try:
-                    if not self._manager.extend(k, holder, CLAIM_HOLD_SECONDS):
-                        with self._held_lock:
-                            # Released meanwhile (the usual case), or really lost.
-                            lost = self._held.pop((k, holder), None) is not None
-                        if lost:
-                            log.warning("The claim on %s was lost before it was released", k)
-                except Exception as exc:  # noqa: BLE001 - retried at the next round
-                    log.warning("Could not renew the claim on %s: %s: %s", k, type(exc).__name__, exc)
+                self._renew_one(k, holder)
+
+    def _renew_one(self, k: str, holder: str) -> None:
+        with self._renew_or_release:
+            with self._held_lock:
+                if (k, holder) not in self._held:  # released since the round began
+                    return
+            try:
+                renewed = self._manager.extend(k, holder, CLAIM_HOLD_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - retried at the next round
+                log.warning("Could not renew the claim on %s: %s: %s", k, type(exc).__name__, exc)
+                return
+            if not renewed:
+                with self._held_lock:
+                    lost = self._held.pop((k, holder), None) is not None
+                if lost:
+                    log.warning("The claim on %s was lost before it was released", k)
 
 
 def claims_for(settings: Any, namespace: str) -> Claims:

@@ -5,14 +5,16 @@ transaction each and recorded in ``schema_migrations``, so an existing database 
 An up-to-date database is only read: a reader never waits on another process's write lock.
 
 A local file that another process holds locked past the busy timeout raises
-:class:`DatabaseLockedError`, and one that cannot be written :class:`DatabaseReadOnlyError`; each
-says which file and what to do. libSQL itself raises a plain ``ValueError`` for both.
+:class:`DatabaseLockedError`, one that cannot be written :class:`DatabaseReadOnlyError`, and one
+that could not be opened for another reason :class:`DatabaseUnavailableError`; each says which file
+and what to do. libSQL itself raises a plain ``ValueError`` for all three.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -33,8 +35,11 @@ _TRANSIENT_MARKERS = ("stream_expired", "stream expired", "connection reset", "w
 # How long a write waits for another process's write lock before giving up (SQLite's busy timeout).
 BUSY_TIMEOUT_MS = 30_000
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "sqlite_busy")
-_READ_ONLY_MARKERS = ("readonly database", "read-only database", "unable to open database file", "sqlite_readonly",
-                      "sqlite_cantopen")
+_READ_ONLY_MARKERS = ("readonly database", "read-only database", "sqlite_readonly")
+# SQLite's CANTOPEN: the file or its -wal/-shm could not be opened. That is what an unwritable folder
+# gives, but also too many open files (EMFILE) or a network filesystem's hiccup, which pass: which it
+# is, only the file's and folder's permissions tell (see file_error).
+_CANT_OPEN_MARKERS = ("unable to open database file", "sqlite_cantopen")
 
 
 class DatabaseFileError(ValueError):
@@ -49,6 +54,11 @@ class DatabaseReadOnlyError(DatabaseFileError):
     """The database file or its folder cannot be written by this process (permanent until fixed)."""
 
 
+class DatabaseUnavailableError(DatabaseFileError):
+    """The database file could not be opened though it and its folder are writable (transient: too
+    many open files, a network filesystem that did not answer)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _TRANSIENT_MARKERS)
@@ -61,21 +71,41 @@ def is_locked(exc: BaseException) -> bool:
 
 
 def is_read_only(exc: BaseException) -> bool:
-    """True for libSQL's "attempt to write a readonly database" / "unable to open database file"."""
+    """True for libSQL's "attempt to write a readonly database" (and our own error for it). Its "unable
+    to open database file" is read-only only where the file or its folder cannot be written, which
+    the error alone does not tell: ``file_error`` looks."""
     return isinstance(exc, DatabaseReadOnlyError) or (
         not isinstance(exc, DatabaseFileError) and any(m in str(exc).lower() for m in _READ_ONLY_MARKERS))
 
 
+def _cannot_open(exc: BaseException) -> bool:
+    return not isinstance(exc, DatabaseFileError) and any(m in str(exc).lower() for m in _CANT_OPEN_MARKERS)
+
+
+def _writable(where: str) -> bool:
+    """Whether this process may write the local database file ``where`` (when it exists) and its
+    folder (which holds the -wal and -shm files). ``os.access`` asks the kernel, so a read-only mount
+    answers no even to root (for whom permission bits say yes)."""
+    path = Path(where)
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 def file_error(exc: BaseException, where: str) -> DatabaseFileError | None:
-    """The clear error for a locked or unwritable database at ``where``, or None for any other error."""
+    """The clear error for a locked, unwritable or unopenable database at ``where``, or None for any
+    other error."""
     if isinstance(exc, DatabaseFileError):
         return exc
+    if _cannot_open(exc) and (_is_remote(where) or _writable(where)):
+        return DatabaseUnavailableError(
+            f"The database file {where} could not be opened ({exc}), though it and its folder are writable: this "
+            "process may have too many files open, or a network filesystem did not answer. It is tried again; if "
+            "it keeps failing, check the open-file limit (ulimit -n) and the filesystem.")
     if is_locked(exc):
         return DatabaseLockedError(
             f"The database file {where} is locked by another process: a write waited {BUSY_TIMEOUT_MS / 1000:g} s "
             f"for its lock ({exc}). Another civic-briefs run, worker or server is writing to it. Wait for that run "
             "to finish, or stop it (`make stop` stops what `make serve` started), then try again.")
-    if is_read_only(exc):
+    if is_read_only(exc) or _cannot_open(exc):
         return DatabaseReadOnlyError(
             f"The database file {where} cannot be written ({exc}). Make the file and its folder (which holds its "
             "-wal and -shm files) writable by this user, or point BRIEFS_DATABASE_URL at a writable file.")

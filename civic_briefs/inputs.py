@@ -10,6 +10,7 @@ messages differ from the CLI's.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -42,15 +43,23 @@ def _show(value: object, limit: int = 60) -> str:
 
 # --- dates ---------------------------------------------------------------------------------------
 
+# Only the README's form: from 3.11 on, fromisoformat also takes 20250602 and 2025-W23-1.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: object, parameter: str = "brief_date") -> dt.date:
-    """A ``YYYY-MM-DD`` string or a date, as a date."""
+    """A ``YYYY-MM-DD`` string or a date, as a date. A datetime (from Python) is taken as the date it
+    is in UTC when it is aware, and as its own date when naive (no zone to convert from)."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return (value.astimezone(dt.UTC) if value.tzinfo is not None else value).date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
+        text = value.strip()
+        if not _DATE.fullmatch(text):
+            raise InputError(parameter, f"{parameter} {_show(value)} is not a date (YYYY-MM-DD)")
         try:
-            return dt.date.fromisoformat(value.strip())
+            return dt.date.fromisoformat(text)
         except ValueError as exc:
             raise InputError(parameter, f"{parameter} {_show(value)} is not a date (YYYY-MM-DD): {exc}") from exc
     raise InputError(parameter, f"{parameter} must be a date (YYYY-MM-DD), not {_show(value)}")
@@ -75,12 +84,17 @@ def check_brief_date(value: object, today: dt.date, parameter: str = "brief_date
 
 # --- numbers and choices -------------------------------------------------------------------------
 
+# One sign at most, then ASCII digits: lstrip("+-") let "--3" through and str.isdigit takes "²", both of
+# which int() refuses with a ValueError (a traceback in the CLI instead of a usage error).
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
 def check_max_concurrent_briefs(value: object, parameter: str = "max_concurrent_briefs") -> int:
     """A whole number from 1 to 256 (an int, or its digits as text)."""
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or not MIN_CONCURRENT_BRIEFS <= number <= MAX_CONCURRENT_BRIEFS:
         # "-3" from the CLI and -3 from a flow parameter get the same message.
@@ -201,10 +215,13 @@ def day_request(*, brief_date: object, brief_type: object, max_concurrent_briefs
                       fan_out=check_choice(fan_out, FAN_OUTS, "fan_out"))
 
 
-def batch_request(*, brief_date: object, user_ids: object, brief_type: object, max_concurrent_briefs: object,
-                  today: dt.date) -> BatchRequest:
-    # A batch is always for a given day (the stored plan's): no default.
-    return BatchRequest(brief_date=check_not_in_future(parse_date(brief_date), today), user_ids=check_user_ids(user_ids),
+def batch_request(*, brief_date: object, user_ids: object, brief_type: object,
+                  max_concurrent_briefs: object) -> BatchRequest:
+    """A batch is always for a given day, the stored plan's (no default), and only its format is
+    checked: daily-briefs checked that it is not in the future when it planned the day. Checked again
+    against this worker's clock, the parent's day would be refused whenever the worker's clock is a
+    little behind at 00:00 UTC."""
+    return BatchRequest(brief_date=parse_date(brief_date), user_ids=check_user_ids(user_ids),
                         brief_type=check_choice(brief_type, BRIEF_TYPES, "brief_type"),  # type: ignore[arg-type]
                         max_concurrent_briefs=None if max_concurrent_briefs is None
                         else check_max_concurrent_briefs(max_concurrent_briefs))

@@ -92,19 +92,35 @@ class DayPlan(BaseModel):
 
     def replacing(self, other: DayPlan) -> DayPlan:
         """This plan with the users of ``other`` in place of its own plans for them (new ones at
-        the end), and their bills and news: ``other`` was planned afresh for them."""
-        fresh = {p.user.id: p for p in other.users}
-        kept = [fresh.pop(p.user.id, p) for p in self.users]
-        return self.model_copy(update={
-            "bills": {**self.bills, **other.bills}, "news": {**self.news, **other.news},
-            "users": kept + list(fresh.values())})
+        the end), and their news: ``other`` was planned afresh for them. A bill both plans tell is
+        told as this plan has it (see ``_told_as``)."""
+        bills, fresh = self._told_as(other)
+        by_id = {p.user.id: p for p in fresh}
+        kept = [by_id.pop(p.user.id, p) for p in self.users]
+        return self.model_copy(update={"bills": bills, "news": {**self.news, **other.news},
+                                       "users": kept + list(by_id.values())})
 
     def merged(self, other: DayPlan) -> DayPlan:
         """This plan with the users of ``other`` it lacks (their bills and news too)."""
+        bills, fresh = self._told_as(other)
         known = {p.user.id for p in self.users}
-        added = [p for p in other.users if p.user.id not in known]
-        return self.model_copy(update={
-            "bills": {**other.bills, **self.bills}, "news": {**other.news, **self.news}, "users": self.users + added})
+        added = [p for p in fresh if p.user.id not in known]
+        return self.model_copy(update={"bills": bills, "news": {**other.news, **self.news}, "users": self.users + added})
+
+    def _told_as(self, other: DayPlan) -> tuple[dict[str, Bill], list[UserPlan]]:
+        """The bills of both plans, this plan's version of a bill winning (a bill imported again
+        since must not be told in two versions under one key), and ``other``'s users with their
+        story keys made for those versions."""
+        bills = {**other.bills, **self.bills}
+        changed = {i for i, bill in other.bills.items()
+                   if bills[i].model_dump(exclude={"updated_at"}) != bill.model_dump(exclude={"updated_at"})}
+        if not changed:
+            return bills, other.users
+        fresh = [p.model_copy(update={"stories": [
+            s.model_copy(update={"key": keys.story_key(bills[s.bill_id], s.section, self.brief_date, self.brief_type,
+                                                       self.writer_name)}) if s.bill_id in changed else s
+            for s in p.stories]}) for p in other.users]
+        return bills, fresh
 
 
 def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: BriefType, *,

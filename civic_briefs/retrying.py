@@ -3,7 +3,8 @@
 Bad input and bad data (an unknown interest, an unsafe user id, audio that is not MP3) fail the
 same way on every try; provider errors say for themselves. So does a database that cannot be
 written (a read-only file or folder). A locked database is worth another try: the lock is another
-process's, held for a while. Not ValueError as a whole: libsql raises it for both of those too.
+process's, held for a while; so is one that could not be opened though it is writable (too many open
+files, a network filesystem's hiccup). Not ValueError as a whole: libsql raises it for all of those.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def is_retryable(exc: BaseException | None) -> bool:
         return True
     if isinstance(exc, ProviderError):
         return exc.retryable
-    if db.is_read_only(exc):  # libsql's own ValueError, where nothing translated it
+    # libsql's own ValueError, where nothing translated it: "attempt to write a readonly database" is
+    # permanent; its "unable to open database file" is tried again, as nothing looked at the file's
+    # permissions (db.file_error does, where it knows the file).
+    if db.is_read_only(exc):
         return False
     return not isinstance(exc, PERMANENT_ERRORS)
 

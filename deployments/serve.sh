@@ -75,6 +75,18 @@ start_bg() { # start_bg PIDFILE LOGFILE COMMAND...: in its own session when sets
   echo $! >"$pidfile"
 }
 
+# The server sends failed-run alerts: a webhook that answers 4xx/5xx makes it log an httpx error
+# holding the webhook's URL, a secret. Its handlers mask URL paths and queries (logging.yml).
+SERVER_LOGGING="$ROOT/deployments/logging.yml"
+server_logging_ok() { # Prefect falls back to its default config when this one fails, and says nothing
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$SERVER_LOGGING" <<'EOF'
+import logging.config, sys
+from pathlib import Path
+from prefect.logging.configuration import load_logging_config
+logging.config.dictConfig(load_logging_config(Path(sys.argv[1])))
+EOF
+}
+
 # --- the server's database --------------------------------------------------------------------
 DB_URL="${BRIEFS_PREFECT_DATABASE_URL:-${PREFECT_API_DATABASE_CONNECTION_URL:-}}"
 case "$DB_URL" in
@@ -112,7 +124,9 @@ else
     rm -f "$SERVER_PID"
     log "Starting the Prefect server on http://$HOST:$PORT; database $DB_DESC$DB_HINT"
     log "  log: $RUN_DIR/server.log"
-    start_bg "$SERVER_PID" "$RUN_DIR/server.log" "$PREFECT" server start --host "$HOST" --port "$PORT"
+    server_logging_ok || die "$SERVER_LOGGING does not load (above): the server would log unmasked URLs"
+    PREFECT_LOGGING_SETTINGS_PATH="$SERVER_LOGGING" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+      start_bg "$SERVER_PID" "$RUN_DIR/server.log" "$PREFECT" server start --host "$HOST" --port "$PORT"
     printf '%s\n' "$DB_DESC" >"$RUN_DIR/server.database"
   else
     log "Prefect server (pid $(cat "$SERVER_PID")) is starting; waiting for it"

@@ -129,8 +129,22 @@ class _Batches:
                 started.append((run, users, since))
         self.log.info("Started %d make-briefs runs for %d users; waiting for them", len(started),
                       sum(len(users) for _, users, _ in started))
-        await asyncio.gather(*(self._follow(*one) for one in started))
+        await asyncio.gather(*(self._follow_or_strand(*one) for one in started))
         return self.result
+
+    async def _follow_or_strand(self, run: Any, users: list[str], since: str) -> None:
+        """``_follow``, whose error (say, the database failing while its rows are read) strands the
+        batch's users not yet accounted for, rather than failing the whole day with no table while
+        the other batches go on."""
+        try:
+            await self._follow(run, users, since)
+        except Exception as exc:  # noqa: BLE001 - those briefs are made here instead
+            done = set(self.result.finished) | set(self.result.stranded)
+            left = [u for u in users if u not in done]
+            self.log.warning("Following make-briefs run %s failed (%s: %s): making its %d unfinished briefs in this "
+                             "process (%s)", getattr(run, "name", run.id), type(exc).__name__, exc, len(left),
+                             ", ".join(left))
+            self.result.stranded.extend(left)
 
     async def _start(self, users: list[str]) -> Any | None:
         from prefect.deployments import arun_deployment

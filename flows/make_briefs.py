@@ -16,7 +16,7 @@ from pydantic import Field
 
 from civic_briefs import db, inputs, repo
 from civic_briefs.plan import DayPlan
-from civic_briefs.production import BriefOutcome, today
+from civic_briefs.production import BriefOutcome
 from flows.run_health import explain_crash_mark
 from tasks.day import make_briefs
 
@@ -43,7 +43,7 @@ def make_briefs_batch(
 ) -> list[BriefOutcome]:
     try:
         request = inputs.batch_request(brief_date=brief_date, user_ids=user_ids, brief_type=brief_type,
-                                       max_concurrent_briefs=max_concurrent_briefs, today=today())
+                                       max_concurrent_briefs=max_concurrent_briefs)
     except inputs.InputError as exc:
         get_run_logger().error("%s", exc)
         return Failed(message=str(exc), data=exc)

@@ -27,7 +27,11 @@ from tests.billstatus_expected import BILLSTATUS_DIR
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 REPO = Path(__file__).resolve().parents[1]
-TOMORROW = (today() + dt.timedelta(days=1)).isoformat()
+
+
+def tomorrow() -> str:
+    """Tomorrow (UTC), worked out when a test runs: a run that crosses midnight still means tomorrow."""
+    return (today() + dt.timedelta(days=1)).isoformat()
 
 
 @pytest.fixture
@@ -65,26 +69,52 @@ def assert_failed_at_once(state, message: str) -> None:
 
 @pytest.mark.parametrize(("cli_args", "flow_params"), [
     (["--brief-date", "2026-13-45"], {"brief_date": "2026-13-45"}),
-    (["--brief-date", TOMORROW], {"brief_date": TOMORROW}),
-    (["--brief-date", TOMORROW], {"brief_date": dt.date.fromisoformat(TOMORROW)}),
     (["--max-concurrent-briefs", "-3"], {"max_concurrent_briefs": -3}),
     (["--max-concurrent-briefs", "257"], {"max_concurrent_briefs": 257}),
     (["--max-concurrent-briefs", "many"], {"max_concurrent_briefs": "many"}),
+    (["--max-concurrent-briefs", "--3"], {"max_concurrent_briefs": "--3"}),
+    (["--max-concurrent-briefs", "+-3"], {"max_concurrent_briefs": "+-3"}),
+    (["--brief-date", "20260302"], {"brief_date": "20260302"}),
+    (["--brief-date", "2026-W10-1"], {"brief_date": "2026-W10-1"}),
 ])
 def test_daily_briefs_fails_with_the_clis_message(users, cli_args, flow_params):
     expected = cli_message("run-daily", *cli_args)
     assert_failed_at_once(daily_briefs(**flow_params, return_state=True), expected)
 
 
+@pytest.mark.parametrize("as_date", [False, True], ids=["text", "date"])
+def test_daily_briefs_refuses_tomorrow_with_the_clis_message(users, as_date):
+    day = tomorrow()
+    expected = cli_message("run-daily", "--brief-date", day)
+    assert expected == (f"brief_date {day} is in the future (today is {today()}): a brief is made for today or an "
+                        "earlier day")
+    brief_date = dt.date.fromisoformat(day) if as_date else day
+    assert_failed_at_once(daily_briefs(brief_date=brief_date, return_state=True), expected)
+
+
+def test_an_aware_datetime_is_the_date_it_is_in_utc_and_a_naive_one_its_own(users):
+    from civic_briefs import inputs
+
+    # Late evening of a day in New York (UTC-5) is already the next day in UTC.
+    new_york = dt.timezone(dt.timedelta(hours=-5))
+    assert inputs.parse_date(dt.datetime(2026, 3, 2, 21, 30, tzinfo=new_york)) == dt.date(2026, 3, 3)
+    assert inputs.parse_date(dt.datetime(2026, 3, 3, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))) == dt.date(2026, 3, 2)
+    assert inputs.parse_date(dt.datetime(2026, 3, 2, 21, 30)) == dt.date(2026, 3, 2)
+    # Tomorrow in UTC, still today in New York: refused as the future day it is (in UTC).
+    day = dt.date.fromisoformat(tomorrow())
+    evening = dt.datetime.combine(day, dt.time(0, 30), tzinfo=dt.UTC).astimezone(new_york)
+    assert evening.date() == today()
+    assert_failed_at_once(daily_briefs(brief_date=evening, return_state=True),
+                          f"brief_date {day} is in the future (today is {today()}): a brief is made for today or an "
+                          "earlier day")
+
+
 def test_the_messages_say_the_rule():
     assert cli_message("run-daily", "--brief-date", "2026-13-45") == (
         "brief_date '2026-13-45' is not a date (YYYY-MM-DD): month must be in 1..12")
-    assert cli_message("run-daily", "--brief-date", TOMORROW) == (
-        f"brief_date {TOMORROW} is in the future (today is {today()}): a brief is made for today or an earlier day")
     assert cli_message("run-daily", "--max-concurrent-briefs", "-3") == (
         "max_concurrent_briefs must be a whole number from 1 to 256, not -3")
-    assert cli_message("briefs", "--brief-date", "yesterday") == (
-        "brief_date 'yesterday' is not a date (YYYY-MM-DD): Invalid isoformat string: 'yesterday'")
+    assert cli_message("briefs", "--brief-date", "yesterday") == "brief_date 'yesterday' is not a date (YYYY-MM-DD)"
 
 
 def test_daily_briefs_refuses_other_bad_choices(users):
@@ -109,8 +139,6 @@ KNOWN = ("agriculture, business, civil-rights, climate, defense, economy, educat
      "policy_interests must be a list of interest ids, e.g. [\"healthcare\"], not 'healthcare'"),
     ({"user_id": "maria", "brief_date": "2026-13-45"},
      "brief_date '2026-13-45' is not a date (YYYY-MM-DD): month must be in 1..12"),
-    ({"user_id": "maria", "brief_date": TOMORROW},
-     f"brief_date {TOMORROW} is in the future (today is {today()}): a brief is made for today or an earlier day"),
     ({"user_id": "maria", "brief_type": "monthly"}, "brief_type must be daily or weekly, not 'monthly'"),
     ({"user_id": "maria", "force": "yes"}, "force must be true or false, not 'yes'"),
 ])
@@ -121,6 +149,13 @@ def test_generate_brief_fails_at_once_with_a_clear_message(users, params, messag
         assert message == cli_message("run-daily", "--brief-date", params["brief_date"])
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         state.result()
+
+
+def test_generate_brief_refuses_tomorrow_with_the_clis_message(users):
+    day = tomorrow()
+    message = f"brief_date {day} is in the future (today is {today()}): a brief is made for today or an earlier day"
+    assert_failed_at_once(generate_brief(user_id="maria", brief_date=day, return_state=True), message)
+    assert message == cli_message("run-daily", "--brief-date", day)
 
 
 def test_make_briefs_refuses_bad_batches(users):
@@ -134,6 +169,19 @@ def test_make_briefs_refuses_bad_batches(users):
         repo.save_day_plan(conn, "daily", day, DayPlan(brief_date=day, brief_type="daily", writer_name="w").model_dump_json())
     assert_failed_at_once(make_briefs_batch(brief_date=day, user_ids=["ghost"], return_state=True),
                           "user_ids not in the stored daily plan for 2026-03-02: ghost")
+    assert_failed_at_once(make_briefs_batch(brief_date="2026-3-2", user_ids=["maria"], return_state=True),
+                          "brief_date '2026-3-2' is not a date (YYYY-MM-DD)")
+
+
+def test_make_briefs_takes_the_plans_day_even_when_its_clock_says_it_is_tomorrow(users):
+    """A worker whose clock is a little behind at 00:00 UTC still makes the parent's day: the day
+    was checked when it was planned (here: a plan stored for tomorrow, as seen from this clock)."""
+    day = dt.date.fromisoformat(tomorrow())
+    with db.connection() as conn:
+        repo.save_day_plan(conn, "daily", day, DayPlan(brief_date=day, brief_type="daily", writer_name="w").model_dump_json())
+    # Past the date check: the batch is checked against the stored plan (which has no such user).
+    assert_failed_at_once(make_briefs_batch(brief_date=day.isoformat(), user_ids=["ghost"], return_state=True),
+                          f"user_ids not in the stored daily plan for {day}: ghost")
 
 
 def test_a_deployment_run_with_a_malformed_date_fails_with_the_clis_message(users):
@@ -144,6 +192,10 @@ def test_a_deployment_run_with_a_malformed_date_fails_with_the_clis_message(user
     from prefect.settings import get_current_settings
 
     deployment = daily_briefs.to_deployment(name="bad-input")
+    # As prefect.yaml has it: relative to the checkout, where the engine runs below. to_deployment
+    # makes it relative to the test's cwd (a temporary folder), which resolved from the checkout only
+    # when the two paths' depths happened to line up (/work/main, not a clone in /tmp/ci/main).
+    deployment.entrypoint = "flows/daily_briefs.py:daily_briefs"
     deployment.apply()
     name = "daily-briefs/bad-input"
     with pytest.raises(PrefectHTTPStatusError) as refused:
@@ -157,11 +209,11 @@ def test_a_deployment_run_with_a_malformed_date_fails_with_the_clis_message(user
     assert run.state.is_scheduled()
     # What a worker does with it: the flow run engine in a process of its own.
     env = {**os.environ, "PREFECT_API_URL": get_current_settings().api.url}
-    subprocess.run([sys.executable, "-m", "prefect.engine", str(run.id)], cwd=REPO, env=env, timeout=180,
-                   capture_output=True, check=False)
+    engine = subprocess.run([sys.executable, "-m", "prefect.engine", str(run.id)], cwd=REPO, env=env, timeout=180,
+                            capture_output=True, text=True, check=False)
     with get_client(sync_client=True) as client:
         ended = client.read_flow_run(run.id)
-    assert ended.state.is_failed() and ended.run_count == 1
+    assert ended.state.is_failed() and ended.run_count == 1, (ended.state, engine.stderr[-3000:])
     assert ended.state.message == cli_message("run-daily", "--brief-date", "2026-13-45")
     assert brief_rows() == []
 

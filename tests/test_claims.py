@@ -6,6 +6,7 @@ use a namespace of their own per run and are skipped when no Redis answers.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -186,3 +187,94 @@ def test_file_claims_wait_while_another_process_is_writing_its_lock_file(tmp_pat
     (folder / f"{mine._key('story-abcd')}.lock").touch()
     assert mine.is_claimed_by_other("story-abcd") is True
     assert mine.claim("story-abcd", wait_seconds=0.3) is False
+
+
+# --- a renewal and a release never leave a lock behind (issue 8 review A) ---------------------------
+
+class SlowRenewals(AtomicFileLockManager):
+    """Lock files whose renewal pauses after its first look at the lock, as a loaded machine may;
+    records whether a release ran while a renewal was under way."""
+
+    PAUSE = 0.4
+
+    def __init__(self, folder):
+        super().__init__(folder)
+        self.renewing = threading.Event()
+        self.released_during_renewal = False
+        self._local = threading.local()
+
+    def _read(self, key):
+        info = super()._read(key)
+        if getattr(self._local, "pause_after_read", False):
+            self._local.pause_after_read = False
+            self.renewing.set()
+            threading.Event().wait(self.PAUSE)
+        return info
+
+    def extend(self, key, holder, hold_timeout):
+        self._local.pause_after_read = True
+        try:
+            return super().extend(key, holder, hold_timeout)
+        finally:
+            self.renewing.clear()
+
+    def release_lock(self, key, holder):
+        self.released_during_renewal |= self.renewing.is_set()
+        super().release_lock(key, holder)
+
+
+def test_a_release_while_the_claim_is_being_renewed_leaves_no_lock_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims_module, "CLAIM_HOLD_SECONDS", 0.4)  # renewed every 0.1 s
+    manager = SlowRenewals(tmp_path / "claims")
+    mine = Claims(manager, "ns", "files")
+    lock_file = tmp_path / "claims" / f"{mine._key('story-renew')}.lock"
+    assert mine.claim("story-renew")
+    assert manager.renewing.wait(5)  # the renewer has read the lock and is about to write it back
+    mine.release("story-renew")
+    assert manager.released_during_renewal is False  # the release waited for the renewal to end
+    assert not lock_file.exists()
+    threading.Event().wait(0.3)  # past any renewal that might still come
+    assert not lock_file.exists()
+    other = Claims(AtomicFileLockManager(tmp_path / "claims"), "ns", "files")
+    assert other.claim("story-renew", wait_seconds=0) is True
+    other.release("story-renew")
+
+
+def _renew_in_background(manager: SlowRenewals, key: str, holder: str) -> tuple[threading.Thread, list[bool]]:
+    renewed: list[bool] = []
+    thread = threading.Thread(target=lambda: renewed.append(manager.extend(key, holder, 60)))
+    thread.start()
+    assert manager.renewing.wait(5)
+    return thread, renewed
+
+
+def test_a_renewal_does_not_bring_back_a_lock_released_meanwhile(tmp_path):
+    manager = SlowRenewals(tmp_path)
+    assert manager.acquire_lock("k", "me", hold_timeout=60)
+    thread, renewed = _renew_in_background(manager, "k", "me")
+    AtomicFileLockManager(tmp_path).release_lock("k", "me")  # as from a process of its own
+    thread.join(5)
+    assert renewed == [False]
+    assert not (tmp_path / "k.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left aside either
+
+
+def test_a_renewal_does_not_overwrite_a_lock_another_process_took(tmp_path):
+    manager, other = SlowRenewals(tmp_path), AtomicFileLockManager(tmp_path)
+    assert manager.acquire_lock("k", "me", hold_timeout=60)
+    thread, renewed = _renew_in_background(manager, "k", "me")
+    other.release_lock("k", "me")
+    assert other.acquire_lock("k", "them", acquire_timeout=0, hold_timeout=60)
+    thread.join(5)
+    assert renewed == [False]
+    assert other.is_lock_holder("k", "them") and not other.is_lock_holder("k", "me")
+
+
+def test_a_renewal_of_a_lock_still_held_extends_it(tmp_path):
+    manager = AtomicFileLockManager(tmp_path)
+    assert manager.acquire_lock("k", "me", hold_timeout=5)
+    before = json.loads((tmp_path / "k.lock").read_bytes())["expires"]
+    assert manager.extend("k", "me", 60) is True
+    after = json.loads((tmp_path / "k.lock").read_bytes())["expires"]
+    assert 50 < after - before < 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.lock"]

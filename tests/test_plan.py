@@ -209,3 +209,26 @@ def test_a_stored_plan_is_replanned_only_for_users_it_cannot_serve(conn):
     assert replanned.user("cho").user.interests == ["immigration"]
     assert {"117-hr-13", "117-hr-9"} <= set(replanned.bills)
     assert replanned.stale_for(today) == []
+
+
+def test_a_bill_imported_again_between_plans_is_told_in_one_version_under_matching_keys():
+    from civic_briefs import keys
+    from civic_briefs.models import Bill, User
+    from civic_briefs.plan import DayPlan, PlannedStory, UserPlan
+
+    day = dt.date(2026, 3, 2)
+    old = Bill(id="117-hr-1", congress=117, bill_type="hr", bill_number=1, title="Old title")
+    new = old.model_copy(update={"title": "New title"})
+
+    def planned(user_id: str, bill: Bill) -> DayPlan:
+        story = PlannedStory(key=keys.story_key(bill, "top_story", day, "daily", "w"), bill_id=bill.id,
+                             section="top_story", interest="healthcare")
+        return DayPlan(brief_date=day, brief_type="daily", writer_name="w", bills={bill.id: bill},
+                       users=[UserPlan(user=User(id=user_id, name=user_id, interests=["healthcare"]), stories=[story])])
+
+    stored = planned("ana", old)
+    for combined in (stored.merged(planned("ben", new)), stored.replacing(planned("ben", new))):
+        assert combined.bills == {old.id: old}
+        # Every story's key is the key of the bill the plan will write it from.
+        assert {p.user.id: p.stories[0].key for p in combined.users} == {
+            "ana": keys.story_key(old, "top_story", day, "daily", "w"), "ben": keys.story_key(old, "top_story", day, "daily", "w")}

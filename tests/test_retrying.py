@@ -12,7 +12,9 @@ from civic_briefs.retrying import is_retryable, with_retries
 
 @pytest.mark.parametrize("error,retryable", [
     (ValueError("attempt to write a readonly database"), False),  # libsql's own, untranslated
-    (ValueError("unable to open database file"), False),
+    # Also what too many open files give: only db.file_error, knowing the file, can tell it read-only.
+    (ValueError("unable to open database file"), True),
+    (db.DatabaseUnavailableError("The database file x.db could not be opened"), True),
     (db.DatabaseReadOnlyError("The database file x.db cannot be written"), False),
     (ValueError("database is locked"), True),  # another process's lock: it goes away
     (db.DatabaseLockedError("The database file x.db is locked by another process"), True),

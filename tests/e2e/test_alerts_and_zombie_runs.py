@@ -7,7 +7,9 @@
   loopback webhook naming the run, its state and its message; a block that exists is then used;
 - the zombie rule (its window cut to 45 s for the test) marks a SIGSTOPped run Crashed; on SIGCONT
   it goes on to Completed, and its final state and logs say that the Crashed was wrong; a SIGKILLed
-  run stays Crashed.
+  run stays Crashed;
+- a webhook that answers 500 makes the server log each failed try, its URL masked by
+  deployments/logging.yml: the token is in no file and no API log.
 """
 
 from __future__ import annotations
@@ -39,27 +41,44 @@ ZOMBIE_WINDOW = 45  # heartbeats come every 30 s at the least (Prefect's minimum
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
-class _Webhook(http.server.BaseHTTPRequestHandler):
-    received: list[tuple[str, dict[str, Any]]] = []
+def _webhook_handler(status: int) -> type[http.server.BaseHTTPRequestHandler]:
+    class Webhook(http.server.BaseHTTPRequestHandler):
+        received: list[tuple[str, dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.received.append((self.path, json.loads(body or b"{}")))
-        self.send_response(200)
-        self.end_headers()
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.received.append((self.path, json.loads(body or b"{}")))
+            self.send_response(status)
+            self.end_headers()
 
-    def log_message(self, *args: Any) -> None:
-        pass
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Webhook
 
 
-@pytest.fixture(scope="module")
-def webhook():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+def _serve_webhook(status: int):
+    handler = _webhook_handler(status)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     token = secrets.token_hex(12)
     # A path and query like a Slack or Teams webhook's: the token must never be printed.
     url = f"http://127.0.0.1:{server.server_address[1]}/hooks/{token}?sig={token}"
-    yield url, token, _Webhook.received
+    return server, (url, token, handler.received)
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    server, hook = _serve_webhook(200)
+    yield hook
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def broken_webhook():
+    """A webhook that answers 500: Prefect's error for it holds the whole URL."""
+    server, hook = _serve_webhook(500)
+    yield hook
     server.shutdown()
 
 
@@ -294,3 +313,42 @@ def test_killed_run_stays_crashed(served, zombie_runs):
     assert final["state"]["message"].startswith("Marked Crashed: no heartbeat for 90 seconds")
     types = [s["type"] for s in served.states(zombie_runs["killed_id"])]
     assert types[-1] == "CRASHED" and types.count("CRASHED") == 1 and "COMPLETED" not in types
+
+
+# --- the secret URL of a webhook that fails ------------------------------------------------------
+
+def _files_holding(root: Path, token: str) -> list[str]:
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*")
+                  if f.is_file() and token.encode() in f.read_bytes())
+
+
+def test_a_failing_webhook_is_logged_masked_and_its_token_is_nowhere(served, broken_webhook, webhook):
+    """Last in this file: it points the alert block at the broken webhook. The server was started
+    without BRIEFS_ALERT_WEBHOOK_URL, like one whose block is made later or in the UI."""
+    url, token, received = broken_webhook
+    port = url.split(":")[2].split("/")[0]
+    served.apply_automations(BRIEFS_ALERT_WEBHOOK_URL=url)
+    failing = served.run(str(PY), "-c", "from flows.generate_brief import generate_brief; "
+                         "generate_brief(user_id='nobody-masked')", timeout=180)
+    assert failing.returncode != 0 and "UnknownUserError" in failing.stderr, failing.stderr[-3000:]
+
+    server_log = served.root / "run" / "server.log"
+    masked = (f"httpx.HTTPStatusError: Server error '500 Internal Server Error' for url "
+              f"'http://127.0.0.1:{port}/***'")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (received and masked in server_log.read_text()):
+        time.sleep(0.5)
+    time.sleep(3)  # Prefect retries the action at once: let the retries end
+    tries = [payload for _, payload in received if "nobody-masked" in payload.get("body", "")]
+    print(f"\nthe broken webhook was tried {len(tries)} times")
+    assert tries and all(path == url.split(port, 1)[1] for path, _ in received)  # the real URL was used
+    # Each try failed loudly in the server log (an operator sees alerts are not sent, and where
+    # to), with the URL masked.
+    log = server_log.read_text()
+    assert log.count(masked) == len(tries) and log.count("Failed in consume_loop") == len(tries), log[-4000:]
+    # Nowhere under the test's root (Prefect's home with its database and dead letters, the run
+    # logs of server, worker and automations, results), nor in the API's logs.
+    assert _files_holding(served.root, token) == []
+    api_logs = served.http.post("/logs/filter", json={"limit": 200}).json()
+    assert api_logs and token not in json.dumps(api_logs)
+    served.apply_automations(BRIEFS_ALERT_WEBHOOK_URL=webhook[0])  # as the tests above left it
