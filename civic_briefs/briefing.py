@@ -10,7 +10,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from civic_briefs.interests import INTEREST_NAMES
-from civic_briefs.models import BillSelection, Script, Segment, SegmentKind, Usage
+from civic_briefs.models import Bill, BillSelection, Script, Segment, SegmentKind, Usage
+from civic_briefs.show_notes import link_bill
 
 
 def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment], close: Segment,
@@ -18,17 +19,19 @@ def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment
     """Order the segments (opening, top stories, quick hits, news, close) and build the digest.
 
     ``stories`` are in selection order. The digest is markdown: the headline, then top stories,
-    quick hits and news, each a bullet from its segment.
+    quick hits and news, each a bullet from its segment; each bill's bullet links its Congress.gov
+    page (added here, so it holds whichever writer wrote the bullet), each news bullet its source.
     """
     by_bill = {s.bill_ids[0]: s for s in stories if s.bill_ids}
     top = [by_bill[i.bill.id] for i in selection.top_stories if i.bill.id in by_bill]
     quick = [by_bill[i.bill.id] for i in selection.quick_hits if i.bill.id in by_bill]
+    bills = {i.bill.id: i.bill for i in selection.items}
     headline = opening.headline or "Your Civic Brief"
     parts = [f"# {headline}"]
     if top:
-        parts.append("## Top stories\n" + "\n".join(s.digest for s in top))
+        parts.append("## Top stories\n" + "\n".join(_story_notes(s, bills) for s in top))
     if quick:
-        parts.append("## Quick hits\n" + "\n".join(s.digest for s in quick))
+        parts.append("## Quick hits\n" + "\n".join(_story_notes(s, bills) for s in quick))
     for segment in news:
         interest = segment.interest or ""
         parts.append(f"## In the news: {INTEREST_NAMES.get(interest, interest)}\n{segment.digest}")
@@ -39,6 +42,14 @@ def assemble_script(opening: Segment, stories: list[Segment], news: list[Segment
         segments=[opening, *top, *quick, *news, close],
         bills_covered=[i.bill.id for i in selection.items],
     )
+
+
+def _story_notes(segment: Segment, bills: dict[str, Bill]) -> str:
+    digest = segment.digest
+    for bill_id in segment.bill_ids:
+        if bill_id in bills:
+            digest = link_bill(digest, bills[bill_id])
+    return digest
 
 
 class SegmentCost(BaseModel):

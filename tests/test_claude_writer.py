@@ -42,7 +42,7 @@ def expected_dollars(usage: dict, price) -> Decimal:
 
 def test_story_segment_lines_key_and_usage(standins):
     writer = make_writer(standins)
-    assert isinstance(writer, ScriptWriter) and writer.name == "claude:claude-sonnet-5-5:prompt-v1:max4096:Alex/Jordan"
+    assert isinstance(writer, ScriptWriter) and writer.name == "claude:claude-sonnet-5-5:prompt-v2:max4096:Alex/Jordan"
     bill = make_bill(3684, status="passed_house")
 
     segment = writer.write_story(bill, "top_story", DAY, "daily")
@@ -50,8 +50,9 @@ def test_story_segment_lines_key_and_usage(standins):
     assert segment.key == "story:117-hr-3684:top_story:2026-11-30:daily"
     assert segment.kind == "story" and segment.bill_ids == ["117-hr-3684"] and segment.shared
     assert [line.speaker for line in segment.lines] == ["A", "B"] * 5
-    assert segment.lines[0].text.startswith("Let's look at H.R. 3684, the Test Act number 3684.")
-    assert "Rep. Wild, Susan [D-PA-7]" in segment.lines[2].text
+    # The "model" said what the bill data's spoken forms say.
+    assert segment.lines[0].text.startswith("Let's look at H.R. thirty-six eighty-four, the Test Act number 3684.")
+    assert "Representative Susan Wild, a Democrat from Pennsylvania" in segment.lines[2].text
     assert segment.digest == "- **H.R. 3684: Test Act number 3684** (passed house). This bill does thing 3684."
     assert 500 <= segment.characters <= 1600
     # Usage is what the reply reported (the thinking block came first: the text block was picked).
@@ -133,7 +134,8 @@ def test_opening_greets_by_first_name_and_close_discloses_ai(standins):
     segments = data_section(standins.anthropic.user_text(), "segments_data")
     assert [s["key"] for s in segments] == [story.key, news.key] and segments[0]["digest"] == story.digest
     assert data_section(standins.anthropic.user_text(), "listener_data") == {
-        "first_name": "Ada", "interests": ["health care", "taxes"]}
+        "first_name": "Ada", "interests": ["health care", "taxes"], "interests_said": "health care and taxes",
+        "coming_up": "one top story and headlines on health care"}
 
     close = writer.write_close(user, [story], [news], DAY, "daily")
     assert close.key == "close:u7:2026-11-30:daily" and close.kind == "close" and not close.shared
@@ -141,12 +143,14 @@ def test_opening_greets_by_first_name_and_close_discloses_ai(standins):
     assert close.lines[0].text.startswith("That's the brief for today, Ada.")
 
 
-def test_close_without_a_disclosure_gets_one_before_the_sign_off(standins):
+def test_close_without_a_disclosure_gets_one_in_the_first_turn(standins):
     writer = make_writer(standins)
     standins.anthropic.fail_next("no_disclosure")
     close = writer.write_close(make_user(), [], [], DAY, "daily")
-    assert close.lines[-2].text == "This brief was written and voiced by AI."
-    assert close.lines[-1].text.startswith("And I'm Alex.") and standins.anthropic.count == 1
+    assert close.lines[0].text.endswith("This brief was written and voiced by AI.")
+    assert close.lines[0].text.startswith("That's the brief for today, Ada.")
+    # No line was added: the hosts still take turns, A first and B last.
+    assert [line.speaker for line in close.lines] == ["A", "B", "A", "B"] and standins.anthropic.count == 1
 
 
 def test_a_bill_not_in_the_input_fails_after_exactly_max_attempts(standins):
@@ -306,3 +310,118 @@ def test_error_messages_never_contain_the_key(standins):
     with pytest.raises(PermanentProviderError) as caught:
         writer.write_story(make_bill(1), "top_story", DAY, "daily")
     assert "sk-ant-secret-value" not in str(caught.value) and not re.search(r"Bearer", str(caught.value))
+
+
+# ---- the words: spoken forms, tense, every interest, hosts' turns (issue 9) ----
+
+FIVE = ["healthcare", "education", "science", "technology", "taxes"]
+CALENDAR = ("Received in the Senate. Read twice. Placed on Senate Legislative Calendar under General Orders. "
+            "Calendar No. 156.")
+
+
+def test_the_opening_of_a_five_interest_user_names_all_five(standins):
+    writer = make_writer(standins)
+    user = make_user("u5", interests=FIVE, name="Ada Lovelace")
+    story = writer.write_story(make_bill(3684), "top_story", DAY, "daily")
+    opening = writer.write_opening(user, [story], [], DAY, "daily")
+
+    text = " ".join(line.text for line in opening.lines)
+    assert "We're following health care, education, science, technology and taxes for you" in text
+    assert standins.anthropic.count == 2  # the opening passed its checks the first time
+    listener = data_section(standins.anthropic.user_text(), "listener_data")
+    assert listener["interests"] == ["health care", "education", "science", "technology", "taxes"]
+    assert listener["interests_said"] == "health care, education, science, technology and taxes"
+    assert listener["coming_up"] == "one top story"
+    assert 'name every one of their interests ("health care, education, science, technology and taxes")' in (
+        standins.anthropic.user_text())
+
+
+def test_an_opening_that_leaves_out_an_interest_is_asked_for_again(standins):
+    writer = make_writer(standins)
+    standins.anthropic.fail_next("missing_interest")
+    opening = writer.write_opening(make_user("u5", interests=FIVE), [], [], DAY, "daily")
+    assert standins.anthropic.count == 2 and opening.usage.requests == 2
+    assert "rejected because it did not name every interest of the listener: missing taxes" in (
+        standins.anthropic.user_text(1))
+    assert "technology and taxes" in " ".join(line.text for line in opening.lines)
+
+
+def test_every_segment_kind_starts_with_host_a_and_ends_with_host_b(standins):
+    writer = make_writer(standins)
+    user = make_user(interests=["healthcare", "taxes"])
+    news = writer.write_news("healthcare", [NewsItem(interest="healthcare", title="Clinic news", url="https://a.example.com")],
+                             DAY, "daily")
+    segments = [writer.write_story(make_bill(1), "top_story", DAY, "daily"),
+                writer.write_story(make_bill(2), "quick_hit", DAY, "weekly"), news]
+    segments += [writer.write_opening(user, segments[:2], [news], DAY, "daily"),
+                 writer.write_close(user, segments[:2], [news], DAY, "daily")]
+    for segment in segments:
+        speakers = [line.speaker for line in segment.lines]
+        assert speakers == ["A", "B"] * (len(speakers) // 2), (segment.kind, speakers)
+    assert standins.anthropic.count == 5
+    assert "host A speaks first and host B last" in standins.anthropic.user_text(1)
+    assert "Every segment starts with host A and ends with host B" in standins.anthropic.system_blocks()[0]["text"]
+
+
+def test_a_reply_starting_with_host_b_is_asked_for_again(standins):
+    writer = make_writer(standins, claude_max_attempts=2)
+    standins.anthropic.fail_next("b_first")
+    segment = writer.write_story(make_bill(5), "quick_hit", DAY, "daily")
+    assert standins.anthropic.count == 2 and segment.lines[0].speaker == "A" and segment.lines[-1].speaker == "B"
+    assert "rejected because it started with host B and ended with host A" in standins.anthropic.user_text(1)
+
+
+def test_two_lines_in_a_row_from_one_host_become_one_turn_without_asking_again(standins):
+    writer = make_writer(standins)
+    standins.anthropic.fail_next("same_host")
+    segment = writer.write_story(make_bill(3684), "top_story", DAY, "daily")
+    reply = json.loads(standins.anthropic.replies[0]["content"][1]["text"])["lines"]
+    assert [line["speaker"] for line in reply[:4]] == ["A", "A", "A", "B"]
+    assert segment.lines[0].text == " ".join(line["text"] for line in reply[:3])
+    assert [line.speaker for line in segment.lines] == ["A", "B"] * (len(reply) // 2 - 1)
+    assert standins.anthropic.count == 1
+
+
+def test_bill_data_hands_claude_the_spoken_forms_in_the_past_tense_for_an_ended_congress(standins):
+    writer = make_writer(standins)
+    bill = make_bill(1315, bill_type="s", status="in_committee", sponsor_name="Sen. Cantwell, Maria [D-WA]",
+                     sponsor_party="D", sponsor_state="WA", latest="2021-04-22",
+                     latest_action_text="Read twice and referred to the Committee on Finance.")
+    segment = writer.write_story(bill, "top_story", DAY, "daily")
+
+    quoted = data_section(standins.anthropic.user_text(), "bill_data")
+    assert quoted["congress_ended"] is True and quoted["latest_action"] == bill.latest_action_text
+    assert quoted["spoken"] == {
+        "label_spoken": "S. thirteen fifteen", "title": "Test Act number 1315",
+        "sponsor": "Senator Maria Cantwell, a Democrat from Washington", "introduced": "March 1, 2021",
+        "latest_action": "On April 22, 2021, it was sent to the Senate Finance Committee.",
+        "where_it_stands": ("On April 22, 2021, it was sent to the Senate Finance Committee, and the bill died in "
+                            "committee when the 117th Congress ended."),
+    }
+    text = " ".join(line.text for line in segment.lines)
+    assert "died in committee when the 117th Congress ended" in text and "is in committee" not in text
+    assert "S. thirteen fifteen" in text and "Read twice" not in text
+    system = standins.anthropic.system_blocks()[0]["text"]
+    assert 'Never say such a bill "is in committee"' in system and "no calendar numbers" in system
+
+
+def test_a_reply_that_reads_clerk_text_aloud_is_asked_for_again(standins):
+    writer = make_writer(standins)
+    standins.anthropic.fail_next("clerk_text")
+    bill = make_bill(2119, status="passed_house", latest="2021-10-27", latest_action_text=CALENDAR)
+    segment = writer.write_story(bill, "top_story", DAY, "daily")
+    assert standins.anthropic.count == 2
+    assert ("rejected because it read clerk text aloud (Calendar No., Read twice)"
+            in standins.anthropic.user_text(1))
+    text = " ".join(line.text for line in segment.lines)
+    assert "Calendar No." not in text and "Read twice" not in text
+    assert ("It passed the House, and on October 27, 2021 it reached the Senate and was placed on the calendar; "
+            "then the 117th Congress ended before the Senate acted.") in text
+
+
+def test_a_bill_named_by_a_spoken_label_not_in_the_data_is_caught(standins):
+    writer = make_writer(standins, claude_max_attempts=1)
+    standins.anthropic.fail_next("spoken_unknown_bill", label="H.R. ninety-eight seventy-six")
+    with pytest.raises(ScriptValidationError, match="not by their spoken labels: H.R. ninety-eight seventy-six"):
+        writer.write_story(make_bill(3684), "top_story", DAY, "daily")
+    assert standins.anthropic.count == 1

@@ -11,7 +11,14 @@ or read from (later) the prompt cache when it carries ``cache_control`` and is l
 
 Extra fault kinds: ``rate_limit`` (429), ``overloaded`` (529), ``server_error`` (500),
 ``unknown_bill`` (the script names a bill not in the request; ``label=`` chooses how it is written), ``max_tokens`` (the reply is cut off),
-``short`` (one short line), ``no_disclosure`` (a close without the AI disclosure).
+``short`` (one short line), ``no_disclosure`` (a close without the AI disclosure),
+``missing_interest`` (an opening that leaves out the listener's last interest), ``b_first`` (host B
+speaks first), ``same_host`` (a host speaks twice in a row), ``clerk_text`` (a story that reads the raw
+action text), ``spoken_unknown_bill`` (a story naming a bill not in its data by a spoken label).
+
+Like the instructions ask, the "model" says bills by the spoken forms in the bill data, starts every
+segment with host A, ends it with host B (an even number of lines) and names every interest of the
+listener in an opening.
 """
 
 from __future__ import annotations
@@ -112,8 +119,9 @@ def _body_problem(body: Any) -> str | None:
 
 # ---- the deterministic "model" ----
 
-def _fit(texts: list[str], lines: int, target: int) -> list[str]:
-    """Cycle ``texts`` into ``lines`` lines of about ``target`` characters in total."""
+def _fit(texts: list[str], lines: int, target: int, cut: bool = True) -> list[str]:
+    """Cycle ``texts`` into ``lines`` lines of about ``target`` characters in total (``cut``: long
+    lines are shortened)."""
     per_line = max(20, target // max(lines, 1))
     filler = ["That is what the record shows.", "We will keep following it.", "It is worth knowing.",
               "The details are in the data."]
@@ -124,7 +132,7 @@ def _fit(texts: list[str], lines: int, target: int) -> list[str]:
         while len(text) < per_line * 0.9:
             text += " " + filler[(index + extra) % len(filler)]
             extra += 1
-        if len(text) > per_line * 1.5:
+        if cut and len(text) > per_line * 1.5:
             text = text[: int(per_line * 1.5)].rsplit(" ", 1)[0].rstrip(",;:") + "."
         out.append(text)
     return out
@@ -144,13 +152,16 @@ def _compose(body: dict[str, Any], mode: str | None, options: dict[str, Any] | N
     out: dict[str, Any] = {"digest": "", "headline": "", "title": ""}
     if kind == "story":
         bill = data.get("bill_data") or {}
+        said = bill.get("spoken") or {}
         label, title = bill.get("label", "this bill"), bill.get("title", "an untitled bill")
+        spoken_label = said.get("label_spoken", label)
         summary = (bill.get("summary") or "The record has no summary yet.").split(". ")[0].rstrip(".") + "."
-        texts = [f"Let's look at {label}, the {title}.", "Who introduced it?",
-                 f"The record says it came from {bill.get('sponsor') or 'an unnamed sponsor'}.",
-                 "And what would it do?", f"According to the summary: {summary}", "Where does it stand now?",
-                 f"Its status is {bill.get('status', 'unknown').replace('_', ' ')}. The latest action: "
-                 f"{bill.get('latest_action') or 'none recorded'}.", f"So {label} is one to watch."]
+        standing = (f"The latest action: {bill.get('latest_action')}." if mode == "clerk_text"
+                    else said.get("where_it_stands", "Its status is not in the record."))
+        texts = [f"Let's look at {spoken_label}, the {title}.", "Who introduced it?",
+                 f"The record says it came from {said.get('sponsor') or bill.get('sponsor') or 'an unnamed sponsor'}.",
+                 "And what would it do?", f"According to the summary: {summary}", "How far has it gotten?",
+                 standing, f"So {spoken_label} is one to watch."]
         out["digest"] = f"- **{label}: {title}** ({bill.get('status', 'unknown').replace('_', ' ')}). {summary}"
     elif kind == "news":
         items = data.get("news_data") or [{}]
@@ -160,21 +171,36 @@ def _compose(body: dict[str, Any], mode: str | None, options: dict[str, Any] | N
         segments = data.get("segments_data") or []
         labels = [m for s in segments for m in _LABEL.findall(s.get("digest") or "")]
         lead = labels[0] if labels else "the news from Congress"
+        listener = data.get("listener_data") or {}
+        interests = listener.get("interests") or []
+        topics = (", ".join(interests[:-1]) if mode == "missing_interest"
+                  else listener.get("interests_said") or ", ".join(interests)) or "Congress"
         texts = [f"Good morning, {first}! I'm {host_a}.", f"And I'm {host_b}. We have {len(segments)} segments today.",
-                 f"We start with {lead}.", "Let's get into it."]
+                 f"We're following {topics} for you, and we start with {lead}.", "Let's get into it."]
         out["headline"], out["title"] = f"Today: {lead} and more", f"Civic Brief for {first}"
     else:
         disclosure = ("Thanks again for spending time with us." if mode == "no_disclosure"
                       else "This brief was written and voiced by AI, so check the record before you rely on it.")
         texts = [f"That's the brief for today, {first}.", disclosure, f"Thanks for listening. I'm {host_b}.",
                  f"And I'm {host_a}. See you next time."]
-    lines = _fit(texts, max(low, min(high, (low + high) // 2)), target)
+    count = max(low, min(high, (low + high) // 2))
+    if count % 2:  # host A first, host B last
+        count = count + 1 if count + 1 <= high else count - 1
+    lines = _fit(texts, count, target, cut=kind != "opening")
     if mode == "unknown_bill":
         foreign = (options or {}).get("label") or next(label for label in _FOREIGN if label not in user)
-        lines.append(f"It is a lot like {foreign}, which is also moving.")
+        lines[-1] += f" It is a lot like {foreign}, which is also moving."
+    if mode == "spoken_unknown_bill":
+        lines[-1] += f" It is a lot like {(options or {}).get('label', 'H.R. ninety-eight seventy-six')}."
     if mode == "short":
         lines = ["Short."]
-    out["lines"] = [{"speaker": "AB"[i % 2], "text": text} for i, text in enumerate(lines)]
+    speakers = ["AB"[i % 2] for i in range(len(lines))]
+    if mode == "b_first":
+        speakers = ["BA"[i % 2] for i in range(len(lines))]
+    if mode == "same_host":
+        speakers[1] = "A"  # A, A, A, B, ...: the first three lines are one turn
+        speakers[2] = "A"
+    out["lines"] = [{"speaker": speaker, "text": text} for speaker, text in zip(speakers, lines)]
     return out
 
 
