@@ -43,7 +43,8 @@ from tests.standins.server import build_app  # noqa: E402
 
 KEYS = {"anthropic": "sk-ant-standin-key", "elevenlabs": "xi-standin-key", "brave": "brave-standin-key"}
 API_OF = {"/v1/messages": "anthropic", "/v1/text-to-dialogue": "elevenlabs",
-          "/v1/text-to-dialogue/stream": "elevenlabs", "/res/v1/news/search": "brave"}
+          "/v1/text-to-dialogue/stream": "elevenlabs", "/v1/text-to-dialogue/with-timestamps": "elevenlabs",
+          "/res/v1/news/search": "brave"}
 
 
 @lru_cache(maxsize=512)

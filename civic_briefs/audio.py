@@ -38,25 +38,30 @@ def split_into_parts(lines: list[Line], max_chars: int = 2000) -> list[list[Line
     dropped. Order and every non-whitespace character are kept. Raises ``ValueError`` if
     ``max_chars < 1``.
     """
+    return [[line for _, line in part] for part in split_into_indexed_parts(lines, max_chars)]
+
+
+def split_into_indexed_parts(lines: list[Line], max_chars: int = 2000) -> list[list[tuple[int, Line]]]:
+    """:func:`split_into_parts`, each piece with the index in ``lines`` of the line it comes from."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
-    pieces: list[Line] = []
-    for line in lines:
+    pieces: list[tuple[int, Line]] = []
+    for index, line in enumerate(lines):
         if not line.text.strip():
             continue
         if len(line.text) <= max_chars:
-            pieces.append(line)
+            pieces.append((index, line))
         else:
-            pieces.extend(Line(speaker=line.speaker, text=t) for t in _split_text(line.text, max_chars))
+            pieces.extend((index, Line(speaker=line.speaker, text=t)) for t in _split_text(line.text, max_chars))
 
-    parts: list[list[Line]] = []
+    parts: list[list[tuple[int, Line]]] = []
     size = 0
-    for piece in pieces:
+    for index, piece in pieces:
         if parts and size + len(piece.text) <= max_chars:
-            parts[-1].append(piece)
+            parts[-1].append((index, piece))
             size += len(piece.text)
         else:
-            parts.append([piece])
+            parts.append([(index, piece)])
             size = len(piece.text)
     return parts
 
@@ -396,6 +401,10 @@ def tag_mp3(
 
 # --------------------------------------------------------------------------- encoding
 
+# LAME's encoder delay (576) plus the decoder's (529): the first PCM sample given to
+# :func:`encode_pcm_to_mp3` is the 1,105th of the decoded file, at any sample rate.
+LAME_DELAY_SAMPLES = 1105
+
 
 def encode_pcm_to_mp3(
     pcm: bytes, sample_rate: int, channels: int = 1, bitrate_kbps: int = 64, quality: int = 5
@@ -428,6 +437,15 @@ def encode_pcm_to_mp3(
         raise AudioError(f"lame failed: {exc}") from exc
     _audio_frames(mp3)
     return mp3
+
+
+def nearest_bitrate(sample_rate: int, kbps: int) -> int:
+    """The lowest valid MP3 bitrate at ``sample_rate`` that is at least ``kbps`` (else the highest)."""
+    version = next((v for v, rates in _SAMPLE_RATES.items() if sample_rate in rates), None)
+    if version is None:
+        raise AudioError(f"{sample_rate} Hz is not an MP3 sample rate")
+    valid = _BITRATES_KBPS[1 if version == 1 else 2][1:]
+    return next((b for b in valid if b >= kbps), valid[-1])
 
 
 def silence_pcm(seconds: float, sample_rate: int, channels: int = 1) -> bytes:

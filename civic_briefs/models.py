@@ -197,6 +197,9 @@ class RenderedSegment(BaseModel):
     parts: int
     usage: Usage = Field(default_factory=Usage)
     request_ids: list[str] = Field(default_factory=list)
+    line_offsets: list[tuple[float, float]] = Field(
+        default_factory=list, description="Per line of the segment: (start, end) seconds from the start of the "
+        "decoded MP3. Empty for renders stored before lines were timed.")
 
 
 class BriefAudio(BaseModel):
@@ -204,6 +207,15 @@ class BriefAudio(BaseModel):
     duration_seconds: float
     sample_rate: int
     bitrate_kbps: int
+    # Measured on the published file itself (BS.1770-4): mastered to -16 LUFS, true peak <= -1 dBTP.
+    # rendering.join_brief always sets them; None only for audio put together by hand (tests).
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    # Measured from the joined file, seconds from its start: where each script segment starts and
+    # ends, and each of its lines (per segment, per line: start, end). Empty when not measured.
+    segment_starts: list[float] = Field(default_factory=list)
+    segment_ends: list[float] = Field(default_factory=list)
+    line_times: list[list[tuple[float, float]]] = Field(default_factory=list)
 
 
 class PublishedBrief(BaseModel):
@@ -214,6 +226,9 @@ class PublishedBrief(BaseModel):
     status: Literal["published", "skipped", "failed"]
     headline: str | None = None
     audio_url: str | None = None
+    chapters_url: str | None = Field(default=None, description="Podcasting 2.0 JSON chapters beside the MP3.")
+    transcript_url: str | None = Field(default=None, description="Podcasting 2.0 JSON transcript, per-line times.")
+    captions_url: str | None = Field(default=None, description="WebVTT captions, the hosts as voices.")
     duration_seconds: float | None = None
     bills_covered: list[str] = Field(default_factory=list)
     error: str | None = None

@@ -27,6 +27,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,8 +39,8 @@ from pydantic import BaseModel, Field
 
 from civic_briefs import audio, briefing, db, keys, publishing, rendering, repo
 from civic_briefs.briefing import BriefCosts, SegmentCost
-from civic_briefs.claims import Claims
-from civic_briefs.models import BriefAudio, PublishedBrief, RenderedSegment, Script, Segment
+from civic_briefs.claims import CLAIM_WAIT_SECONDS, Claims
+from civic_briefs.models import PublishedBrief, RenderedSegment, Script, Segment
 from civic_briefs.plan import DayPlan, UserPlan
 from civic_briefs.providers.registry import Providers
 from civic_briefs.retrying import with_retries
@@ -51,12 +52,18 @@ T = TypeVar("T")
 SlotFactory = Callable[[str], Callable[[], AbstractContextManager[object]]]
 # Briefs joined and uploaded at once in one process.
 MAX_PARALLEL_PUBLISHES = 4
+# How long a run waits for a brief another live run is making before giving up on it.
+BRIEF_CLAIM_MAX_WAIT_SECONDS = 4 * 3600.0
 # How long a pool thread with nothing to do keeps its provider slot before giving it back.
 IDLE_GRACE_SECONDS = 1.0
 
 
 def no_slots(limit: str) -> Callable[[], AbstractContextManager[object]]:
     return contextlib.nullcontext
+
+
+class BriefClaimedError(RuntimeError):
+    """Another run holds the brief's claim: this run does not make it too."""
 
 
 class BadInputError(ValueError):
@@ -264,10 +271,9 @@ class BriefMaker:
             claim = publishing.brief_claim_key(repo.brief_id(user.id, self.plan.brief_type, self.plan.brief_date))
             # Held from the first personal step to the row: a second run for the same brief (an ad-hoc
             # run twice, two day runs) waits here, then returns what the first published.
-            if not self.claims.claim(claim):
-                log.warning("The claim on %s's brief outlived its wait; making it here", user.id)
+            self._claim_brief(claim, user.id)
             try:
-                return self._existing_now(user_plan) or self._make(index, user_plan)
+                return self._existing_now(user_plan) or self._make(index, user_plan, claim)
             finally:
                 self.claims.release(claim)
         except Exception as exc:  # noqa: BLE001 - one brief's failure must not stop the others
@@ -281,6 +287,27 @@ class BriefMaker:
             # This run failed, even where an earlier published brief is kept (it says so).
             return BriefOutcome(user_id=user.id, status="failed", made_now=False, error=kept.error if kept else error,
                                 brief=kept)
+
+    def _claim_brief(self, claim: str, user_id: str) -> None:
+        """Wait for the brief's claim as long as another live run holds it (a live holder renews it;
+        a dead one's lapses within a minute), up to ``BRIEF_CLAIM_MAX_WAIT_SECONDS``: a brief is never
+        made by two runs at once."""
+        deadline = time.monotonic() + BRIEF_CLAIM_MAX_WAIT_SECONDS
+        while not self.claims.claim(claim, wait_seconds=min(CLAIM_WAIT_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise BriefClaimedError(f"another run has been making {user_id}'s brief for over "
+                                        f"{BRIEF_CLAIM_MAX_WAIT_SECONDS / 3600:.0f} h; not making it a second time")
+            log.info("%s's brief is still being made by another run; waiting for it", user_id)
+
+    def _holding(self, claim: str, user_id: str) -> bool:
+        """True while this run holds the brief's claim; a claim that lapsed (this process was paused
+        past its hold) is taken again if no one else took it, else publishing stops here."""
+        if self.claims.holds(claim):
+            return True
+        if self.claims.is_claimed_by_other(claim) or not self.claims.claim(claim, wait_seconds=0):
+            raise BriefClaimedError(f"{user_id}'s brief was claimed by another run while this one was paused; "
+                                    "not publishing it a second time")
+        return True
 
     def _existing_now(self, user_plan: UserPlan) -> BriefOutcome | None:
         """The brief another run published while this one was starting (or, without ``force``, at any
@@ -299,7 +326,7 @@ class BriefMaker:
 
     # ---- one brief ----
 
-    def _make(self, index: int, user_plan: UserPlan) -> BriefOutcome:
+    def _make(self, index: int, user_plan: UserPlan, claim: str) -> BriefOutcome:
         plan, user = self.plan, user_plan.user
         stories = [self._writes[s.key].result()[0] for s in user_plan.stories]
         news = [self._writes[n.key].result()[0] for n in user_plan.news]
@@ -326,19 +353,21 @@ class BriefMaker:
             costs.append(SegmentCost(key=key, kind=segment.kind, shared=segment.shared,
                                      listeners=self.listeners.get(key, 1) if segment.shared else 1,
                                      made_now=written_now or rendered_now, script=segment.usage, speech=rendered.usage))
-        return self._publish(user_plan, script, parts, BriefCosts.of(costs))
+        return self._publish(user_plan, script, parts, BriefCosts.of(costs), claim)
 
-    def _publish(self, user_plan: UserPlan, script: Script, parts: list[RenderedSegment], costs: BriefCosts) -> BriefOutcome:
+    def _publish(self, user_plan: UserPlan, script: Script, parts: list[RenderedSegment], costs: BriefCosts,
+                 claim: str) -> BriefOutcome:
         plan, user = self.plan, user_plan.user
         # A few at a time: joining is CPU work, and each brief's MP3 is megabytes in memory.
         with self._publishing:
-            mp3 = audio.tag_mp3(audio.join_mp3([self._mp3(p) for p in parts]), title=script.title,
-                                artist="Civic Briefs", album=f"Civic Briefs {plan.brief_type}",
-                                date=plan.brief_date.isoformat(), comment=script.headline)
-            info = audio.mp3_info(mp3)
-            brief_audio = BriefAudio(mp3=mp3, duration_seconds=info.duration_seconds, sample_rate=info.sample_rate,
-                                     bitrate_kbps=info.bitrate_kbps)
-            published = with_retries(lambda: publishing.publish(
+            # Decoded, paced, mastered to -16 LUFS / -1 dBTP and measured, with every segment's and line's times.
+            joined = rendering.join_brief([rendering.SegmentAudio(self._mp3(p), p.line_offsets, len(segment.lines))
+                                           for p, segment in zip(parts, script.segments)])
+            mp3 = audio.tag_mp3(joined.mp3, title=script.title, artist="Civic Briefs",
+                                album=f"Civic Briefs {plan.brief_type}", date=plan.brief_date.isoformat(),
+                                comment=script.headline)
+            brief_audio = joined.model_copy(update={"mp3": mp3})
+            published = with_retries(lambda: self._holding(claim, user.id) and publishing.publish(
                 self.providers.storage, self.key_prefix, user_id=user.id, brief_type=plan.brief_type,
                 brief_date=plan.brief_date, interests=user.interests, script=script, audio=brief_audio,
                 selection=plan.selection(user_plan), news=plan.news_items(user_plan), costs=costs),

@@ -22,6 +22,7 @@ BILL_COLUMNS = (
 BRIEF_COLUMNS = (
     "id", "user_id", "brief_type", "brief_date", "status", "headline", "title", "transcript", "digest",
     "audio_url", "duration_seconds", "policy_interests", "news", "costs", "error", "created_at", "updated_at",
+    "chapters_url", "transcript_url", "captions_url", "loudness_lufs", "true_peak_dbtp",
 )
 
 
@@ -160,14 +161,15 @@ def get_brief(conn: Any, user_id: str, brief_type: BriefType, brief_date: dt.dat
 
 
 def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, keep_published: bool = False,
-               audio_key: str | None = None) -> bool:
+               audio_key: str | None = None, legacy_key: str | None = None) -> bool:
     """Insert or replace a brief row and its ``brief_bills`` in one transaction; True if written.
 
     ``row`` holds BRIEF_COLUMNS (JSON columns as Python values); ``bills`` is [(bill_id, section)].
     With ``keep_published`` a published brief already there is left as it is (returns False): a
     remake that failed or found nothing to say never replaces what listeners have.
     ``audio_key``: the storage object the row's ``audio_url`` names; in the same transaction it
-    becomes the brief's live object and the one it replaces is retired (see ``audio_objects``).
+    becomes the brief's live object and the one it replaces is retired (see ``audio_objects``);
+    ``legacy_key``: where a brief published before objects were recorded kept its MP3 (retired too).
     Raises whatever the database raises; nothing is half-written.
     """
     values = dict(row)
@@ -184,6 +186,8 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, 
             if current and current[0][0] == "published":
                 conn.rollback()
                 return False
+        if audio_key is not None and legacy_key is not None:
+            _retire_legacy(conn, values["id"], audio_key, legacy_key, stamp)
         conn.execute(
             f"INSERT INTO briefs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
             f"ON CONFLICT (id) DO UPDATE SET "
@@ -197,12 +201,7 @@ def save_brief(conn: Any, row: dict[str, Any], bills: list[tuple[str, str]], *, 
                 (values["id"], bill_id, section),
             )
         if audio_key is not None:
-            conn.execute("UPDATE audio_objects SET state = 'retired', updated_at = ? "
-                         "WHERE brief_id = ? AND state = 'live' AND key != ?", (stamp, values["id"], audio_key))
-            conn.execute(
-                "INSERT INTO audio_objects (key, brief_id, state, created_at, updated_at) VALUES (?, ?, 'live', ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET state = 'live', updated_at = excluded.updated_at",
-                (audio_key, values["id"], stamp, stamp))
+            _make_live(conn, values["id"], audio_key, stamp)
         conn.commit()
     except Exception:
         conn.rollback()
@@ -239,6 +238,33 @@ def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
 
 
 # --- audio objects -----------------------------------------------------------------------------
+
+class AudioObjectLostError(RuntimeError):
+    """The object a row was about to point at is no longer on record (a sweep took it for an
+    orphan): nothing was saved; publishing again uploads it again."""
+
+
+def _retire_legacy(conn: Any, brief_id: str, key: str, legacy_key: str, stamp: str) -> None:
+    """In the caller's transaction, before the row changes: a brief published before objects were
+    recorded (its URL ends with the unversioned key) has that object retired, so it is removed too."""
+    if conn.execute("SELECT 1 FROM audio_objects WHERE brief_id = ? AND key != ? LIMIT 1", (brief_id, key)).fetchall():
+        return
+    rows = conn.execute("SELECT audio_url FROM briefs WHERE id = ?", (brief_id,)).fetchall()
+    if rows and rows[0][0] and rows[0][0].endswith("/" + legacy_key):
+        conn.execute("INSERT OR IGNORE INTO audio_objects (key, brief_id, state, created_at, updated_at) "
+                     "VALUES (?, ?, 'retired', ?, ?)", (legacy_key, brief_id, stamp, stamp))
+
+
+def _make_live(conn: Any, brief_id: str, key: str, stamp: str) -> None:
+    """In the caller's transaction: ``key`` (recorded before its upload) becomes the brief's live
+    object, and the object it replaces is retired."""
+    conn.execute("UPDATE audio_objects SET state = 'retired', updated_at = ? "
+                 "WHERE brief_id = ? AND state = 'live' AND key != ?", (stamp, brief_id, key))
+    made_live = conn.execute("UPDATE audio_objects SET state = 'live', updated_at = ? WHERE key = ? AND brief_id = ?",
+                             (stamp, key, brief_id))
+    if not made_live.rowcount:
+        raise AudioObjectLostError(f"{key} is no longer recorded for {brief_id}; publish again")
+
 
 @dataclass(frozen=True)
 class AudioObject:

@@ -348,3 +348,40 @@ def test_encode_and_silence_measure_right() -> None:
 def test_encode_rejects_bad_input(pcm: bytes, rate: int, channels: int, kbps: int) -> None:
     with pytest.raises(AudioError):
         encode_pcm_to_mp3(pcm, rate, channels, kbps)
+
+
+# --------------------------------------------------------------------------- delay, bitrates, indexed parts
+
+
+@pytest.mark.parametrize("rate,kbps", [(22050, 64), (44100, 128), (24000, 48)])
+def test_a_click_encoded_at_sample_n_decodes_at_n_plus_the_lame_delay(rate: int, kbps: int) -> None:
+    import miniaudio
+
+    from civic_briefs.audio import LAME_DELAY_SAMPLES
+
+    at = rate // 2
+    pcm = bytearray(2 * rate)
+    pcm[2 * at:2 * at + 4] = struct.pack("<hh", 20000, -20000)
+    decoded = miniaudio.mp3_read_f32(join_mp3([encode_pcm_to_mp3(bytes(pcm), rate, bitrate_kbps=kbps)]))
+    samples = [abs(s) for s in decoded.samples]
+    assert samples.index(max(samples)) - at == LAME_DELAY_SAMPLES
+
+
+def test_nearest_bitrate_is_a_valid_one_at_the_rate() -> None:
+    from civic_briefs.audio import nearest_bitrate
+
+    assert [nearest_bitrate(44100, k) for k in (128, 127, 129, 400)] == [128, 128, 160, 320]
+    assert [nearest_bitrate(22050, k) for k in (64, 65, 200)] == [64, 80, 160]
+    with pytest.raises(AudioError):
+        nearest_bitrate(12345, 64)
+
+
+def test_indexed_parts_name_the_line_each_piece_comes_from() -> None:
+    from civic_briefs.audio import split_into_indexed_parts
+
+    lines = [Line(speaker="A", text="Short."), Line(speaker="B", text="  "),
+             Line(speaker="B", text="One sentence here. Another one there."), Line(speaker="A", text="End.")]
+    parts = split_into_indexed_parts(lines, max_chars=20)
+    assert [[(i, piece.text) for i, piece in part] for part in parts] == [
+        [(0, "Short.")], [(2, "One sentence here.")], [(2, "Another one there.")], [(3, "End.")]]
+    assert [[line for _, line in part] for part in parts] == split_into_parts(lines, max_chars=20)

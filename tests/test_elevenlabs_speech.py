@@ -9,12 +9,15 @@ from decimal import Decimal
 import pytest
 from mutagen.mp3 import MP3
 
+from civic_briefs import lexicon
+from civic_briefs.audio import LAME_DELAY_SAMPLES
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, SpeechRenderer
 from civic_briefs.providers.elevenlabs_speech import ElevenLabsSpeech, looks_like_mp3
 
 LINES = [("A", "Welcome back. Today we look at a bill about rural clinics."),
          ("B", "Who introduced it, and where does it stand?")]
 CHARS = sum(len(text) for _, text in LINES)
+LEXICON = lexicon.default().version
 
 
 def make_speech(standins, waits: list[float] | None = None, **settings) -> ElevenLabsSpeech:
@@ -29,21 +32,26 @@ def make_speech(standins, waits: list[float] | None = None, **settings) -> Eleve
                             busy_attempts=4, error_attempts=3, timeout=10, sleep=sleep)
 
 
-def test_render_part_returns_mp3_request_id_and_billed_characters(standins):
+def test_render_part_returns_mp3_request_id_billed_characters_and_line_times(standins):
     speech = make_speech(standins)
     assert isinstance(speech, SpeechRenderer)
-    assert speech.name == "elevenlabs:eleven_v3:JBFqnCBsd6RMkjVDRZzb:21m00Tcm4TlvDq8ikWAM:mp3_44100_128"
+    assert speech.name == f"elevenlabs-v2:eleven_v3:JBFqnCBsd6RMkjVDRZzb:21m00Tcm4TlvDq8ikWAM:mp3_44100_128:lexicon-{LEXICON}"
 
     part = speech.render_part(LINES, [])
 
     assert looks_like_mp3(part.mp3)
     audio = MP3(io.BytesIO(part.mp3))
-    assert audio.info.sample_rate == 44100 and audio.info.length == pytest.approx(CHARS * 0.01, abs=0.1)
+    # one tone per line at 0.01 s a character, 0.3 s apart, plus the encoder's delay and padding
+    assert audio.info.sample_rate == 44100 and audio.info.length == pytest.approx(CHARS * 0.01 + 0.3, abs=0.06)
     assert part.request_id == "el000001standin" == standins.elevenlabs.issued[0]
     assert part.usage.characters == CHARS and part.usage.requests == 1
     assert part.usage.dollars == Decimal(CHARS) * Decimal("0.30") / 1000
+    first, second = (len(text) * 0.01 for _, text in LINES)
+    # the service's voice segments, on its own timeline
+    flat = [t for span in part.line_times for t in span]
+    assert flat == pytest.approx([0.0, first, first + 0.3, first + 0.3 + second], abs=1 / 44100)
     (request,) = standins.elevenlabs.requests
-    assert request.path == "/v1/text-to-dialogue" and request.query == {"output_format": "mp3_44100_128"}
+    assert request.path == "/v1/text-to-dialogue/with-timestamps" and request.query == {"output_format": "mp3_44100_128"}
     assert request.headers["xi-api-key"] == "xi-standin-key"
     assert request.json["model_id"] == "eleven_v3" and "previous_request_ids" not in request.json
     assert request.json["inputs"] == [
@@ -52,10 +60,47 @@ def test_render_part_returns_mp3_request_id_and_billed_characters(standins):
     ]
 
 
+def test_line_times_match_where_each_voice_is_heard(standins):
+    """The stand-in gives each voice its own pitch: the decoded part has host A's tone inside A's
+    time and host B's inside B's (shifted by the MP3's decoder delay)."""
+    import numpy as np
+
+    from civic_briefs import mastering
+    from tests.standins.elevenlabs_api import voice_hz
+
+    part = make_speech(standins).render_part(LINES, [])
+    pcm = mastering.decode_mp3(part.mp3)
+    samples, rate = pcm.samples[:, 0], pcm.sample_rate
+    for (start, end), voice in zip(part.line_times, ["JBFqnCBsd6RMkjVDRZzb", "21m00Tcm4TlvDq8ikWAM"]):
+        window = samples[LAME_DELAY_SAMPLES + round(start * rate) + 441:LAME_DELAY_SAMPLES + round(end * rate) - 441]
+        spectrum = np.abs(np.fft.rfft(window))
+        assert np.fft.rfftfreq(len(window), 1 / rate)[spectrum.argmax()] == pytest.approx(voice_hz(voice), abs=3)
+    gap = samples[LAME_DELAY_SAMPLES + round(part.line_times[0][1] * rate) + 441:
+                  LAME_DELAY_SAMPLES + round(part.line_times[1][0] * rate) - 441]
+    assert abs(gap).max() < 0.003
+
+
+def test_lexicon_words_are_sent_as_their_respellings(standins):
+    speech = make_speech(standins)
+    speech.render_part([("A", "Rep. Kowalski and the GAO agree."), ("B", "So does Senator Inhofe's office.")], [])
+    texts = [i["text"] for i in standins.elevenlabs.requests[0].json["inputs"]]
+    assert texts == ["Rep. kuh-WALL-skee and the G-A-O agree.", "So does Senator IN-hoff's office."]
+
+
+def test_a_reply_without_voice_segments_gets_line_times_in_proportion_to_characters():
+    from elevenlabs import DialogueInput
+
+    from civic_briefs.providers.elevenlabs_speech import _line_times
+
+    inputs = [DialogueInput(text="x" * 30, voice_id="a"), DialogueInput(text="y" * 10, voice_id="b")]
+    assert _line_times([0, None, 1], inputs, {}, 4.0) == [(0.0, 3.0), (3.0, 3.0), (3.0, 4.0)]
+    assert _line_times([0, 1], inputs, {0: (0.1, 2.0), 1: (2.5, 3.9)}, 4.0) == [(0.1, 2.0), (2.5, 3.9)]
+
+
 def test_voices_format_and_previous_request_ids_come_from_settings_and_caller(standins):
     standins.elevenlabs.voices |= {"voiceA", "voiceB"}
     speech = make_speech(standins, voice_host_a="voiceA", voice_host_b="voiceB", elevenlabs_output_format="mp3_22050_32")
-    assert speech.name == "elevenlabs:eleven_v3:voiceA:voiceB:mp3_22050_32"
+    assert speech.name == f"elevenlabs-v2:eleven_v3:voiceA:voiceB:mp3_22050_32:lexicon-{LEXICON}"
     part = speech.render_part([("B", "Hi."), ("A", "Hello.")], ["r1", "r2", "r3", "r4"])
     assert MP3(io.BytesIO(part.mp3)).info.sample_rate == 22050
     body = standins.elevenlabs.requests[0].json
@@ -113,7 +158,8 @@ def test_server_errors_until_the_attempts_run_out_are_retryable(standins, kind):
     assert caught.value.retryable and standins.elevenlabs.count == 3
 
 
-@pytest.mark.parametrize("kind,message", [("empty", "empty body"), ("not_mp3", "not MP3")])
+@pytest.mark.parametrize("kind,message", [("empty", "empty body"), ("not_mp3", "not MP3"),
+                                          ("malformed", "not the JSON expected")])
 def test_empty_or_non_mp3_body_is_a_provider_error(standins, kind, message):
     speech = make_speech(standins)
     standins.elevenlabs.fail_next(kind)

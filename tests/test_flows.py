@@ -171,7 +171,7 @@ def test_a_remake_that_fails_or_finds_nothing_keeps_the_published_brief(seeded, 
     class RefusingStorage:
         name = "refusing"
 
-        def put(self, key, mp3):
+        def put(self, key, data, content_type="audio/mpeg"):
             raise PermanentProviderError("403 AccessDenied")
 
     with monkeypatch.context() as patch:

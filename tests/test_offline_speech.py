@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from civic_briefs import lexicon, mastering
 from civic_briefs.audio import join_mp3, mp3_info
 from civic_briefs.providers import offline_speech
 from civic_briefs.providers.base import PermanentProviderError, SpeechRenderer
-from civic_briefs.providers.offline_speech import SAMPLE_RATE, OfflineSpeech, synthesize_pcm
+from civic_briefs.providers.offline_speech import SAMPLE_RATE, OfflineSpeech, spoken_phonemes, synthesize_pcm
 
 SENTENCE = "The House passed the infrastructure bill on Friday, sending it to the Senate."
 FRAME_SECONDS = 576 / SAMPLE_RATE
@@ -54,7 +55,7 @@ def speech() -> OfflineSpeech:
 
 def test_is_a_speech_renderer(speech: OfflineSpeech) -> None:
     assert isinstance(speech, SpeechRenderer)
-    assert speech.name == "espeak-ng:en-us+m3/en+f3:22050:64k"
+    assert speech.name == f"espeak-ng-v2:en-us+m3/en-us+f3:22050:64k:lexicon-{lexicon.default().version}"
 
 
 def test_renders_a_two_line_dialogue(speech: OfflineSpeech) -> None:
@@ -82,6 +83,45 @@ def test_hosts_have_clearly_different_voices(speech: OfflineSpeech) -> None:
     assert mp3_a != mp3_b
 
 
+def test_both_hosts_speak_american_english(speech: OfflineSpeech) -> None:
+    """One accent: espeak says the same sentence with the same (rhotic, American) phonemes in both
+    voices; the British voice host B had before says it differently."""
+    sentence = "The water in the car is better after dinner."
+    american = [spoken_phonemes(sentence, speech.voices[host]) for host in "AB"]
+    assert american[0] == american[1] == "D@2 w'O:t#3r- InD@2 k'A@r- Iz b'Et#3r- 'aaft3 d'In3\n"
+    assert spoken_phonemes(sentence, "en+f3") != american[0]
+    assert all(voice.startswith("en-us") for voice in speech.voices.values())
+
+
+@pytest.mark.parametrize("name", ["Kowalski", "Cicilline", "Inhofe"])
+def test_lexicon_names_are_spoken_from_their_phonemes(speech: OfflineSpeech, name: str) -> None:
+    """espeak's trace of what it spoke has the lexicon's phonemes for the name, not its own guess."""
+    listed = lexicon.default().entries[name].espeak
+    said = spoken_phonemes(speech.spoken_text(f"Representative {name} said so."), speech.voices["B"])
+    assert said.split()[1] == listed, said
+    guessed = spoken_phonemes(f"Representative {name} said so.", speech.voices["B"])
+    assert guessed.split()[1] != listed  # without the lexicon espeak says it another way
+
+
+def test_line_times_are_where_the_lines_are_heard(speech: OfflineSpeech) -> None:
+    """Each line's time holds its sound; the 0.35 s pause between lines is silent."""
+    lines = [("A", "The first line is here."), ("B", "[laughs]"), ("B", "A second, longer line follows it.")]
+    part = speech.render_part(lines, [])
+    pcm = mastering.decode_mp3(part.mp3)
+    samples, rate = pcm.samples[:, 0], pcm.sample_rate
+    (a0, a1), (b0, b1), (c0, c1) = part.line_times
+    assert b0 == b1 == a1  # nothing said: a zero-length time where it would have been
+    assert c0 - a1 == pytest.approx(0.35, abs=0.001)
+    assert c1 == pytest.approx(len(samples) / rate, abs=0.06)  # the encoder's padding after the last line
+
+    def peak(start: float, end: float) -> float:
+        return float(abs(samples[round(start * rate):round(end * rate)]).max())
+
+    assert peak(a1 + 0.03, c0 - 0.03) < 0.003  # the pause
+    assert peak(a0, a0 + 0.2) > 0.05 and peak(c0, c0 + 0.2) > 0.05  # speech from the line's start
+    assert peak(0, a0 - 0.005) < 0.003  # LAME's delay before the first line
+
+
 def test_each_line_uses_its_speakers_voice(speech: OfflineSpeech, monkeypatch: pytest.MonkeyPatch) -> None:
     used: list[tuple[str, str]] = []
     real = offline_speech.synthesize_pcm
@@ -92,7 +132,7 @@ def test_each_line_uses_its_speakers_voice(speech: OfflineSpeech, monkeypatch: p
 
     monkeypatch.setattr(offline_speech, "synthesize_pcm", spy)
     speech.render_part([("A", "One."), ("B", "Two [laughs]."), ("A", "  "), ("A", "Three.")], [])
-    assert used == [("en-us+m3", "One."), ("en+f3", "Two  ."), ("en-us+m3", "Three.")]
+    assert used == [("en-us+m3", "One."), ("en-us+f3", "Two  ."), ("en-us+m3", "Three.")]
 
 
 def test_audio_tags_are_not_spoken(speech: OfflineSpeech) -> None:

@@ -164,9 +164,10 @@ class FakeStorage:
         self.objects: dict[str, bytes] = {}
         self.puts: list[str] = []
 
-    def put(self, key: str, mp3: bytes) -> str:
+    def put(self, key: str, mp3: bytes, content_type: str = "audio/mpeg") -> str:
         self.objects[key] = mp3
-        self.puts.append(key)
+        if content_type == "audio/mpeg":  # the MP3 uploads (a brief's side files go beside each)
+            self.puts.append(key)
         return f"memory://{key}"
 
     def delete(self, key: str) -> None:
@@ -174,7 +175,7 @@ class FakeStorage:
 
     def key_of(self, user_id: str, day) -> str:
         """The one object stored for that user and day (its key is versioned by its bytes)."""
-        [key] = [k for k in self.objects if k.startswith(f"briefs/{user_id}/daily/{day}-")]
+        [key] = [k for k in self.objects if k.startswith(f"briefs/{user_id}/daily/{day}-") and k.endswith(".mp3")]
         assert key == audio_key("briefs", user_id, "daily", day, self.objects[key])
         return key
 

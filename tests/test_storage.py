@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from civic_briefs.providers.base import AudioStorage, PermanentProviderError
-from civic_briefs.providers.storage import LocalStorage, S3Storage, safe_key
+from civic_briefs.providers.storage import CONTENT_TYPES, LocalStorage, S3Storage, UnsafeKeyError, safe_key, sibling_key
 from civic_briefs.settings import Settings
 from tests.conftest import s3_admin_client
 
@@ -333,3 +333,50 @@ def test_s3_delete_removes_the_object(moto_endpoint: str, bucket: str) -> None:
     admin = s3_admin_client(moto_endpoint)
     listed = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket, Prefix="briefs/u-9/")["Contents"]]
     assert listed == [keep]
+
+
+# --- files beside the MP3: endings and content types ---------------------------------------------
+
+def test_safe_key_and_sibling_key_name_the_files_beside_an_mp3() -> None:
+    mp3_key = safe_key("briefs", "u1", "daily", DAY, version="0123abcd")
+    assert mp3_key == "briefs/u1/daily/2025-06-02-0123abcd.mp3"
+    for suffix in (".chapters.json", ".transcript.json", ".vtt", ".srt"):
+        key = safe_key("briefs", "u1", "daily", DAY, version="0123abcd", suffix=suffix)
+        assert key == f"briefs/u1/daily/2025-06-02-0123abcd{suffix}" == sibling_key(mp3_key, suffix)
+    for suffix in (".json", "mp3", ".vtt/../../x", "/.vtt", ".exe", ""):
+        with pytest.raises(ValueError, match="Unknown key ending"):
+            safe_key("briefs", "u1", "daily", DAY, version="0123abcd", suffix=suffix)
+        with pytest.raises(ValueError, match="Unknown key ending"):
+            sibling_key(mp3_key, suffix)
+    # Only a safe MP3 key has siblings: the key checks still apply.
+    for bad in ("briefs/u1/daily/2025-06-02.vtt", "../x.mp3", "/abs/x.mp3", "a//b.mp3"):
+        with pytest.raises(UnsafeKeyError):
+            sibling_key(bad, ".vtt")
+
+
+def test_local_storage_stores_side_files_and_refuses_unknown_types(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path, public_base_url="https://files.example.org")
+    key = safe_key("briefs", "u-1", "daily", DAY, version="0123abcd", suffix=".vtt")
+    assert store.put(key, b"WEBVTT\n", "text/vtt") == f"https://files.example.org/{key}"
+    assert (tmp_path / key).read_bytes() == b"WEBVTT\n"
+    with pytest.raises(ValueError, match="Unknown content type 'text/html'"):
+        store.put(key, b"<script>", "text/html")
+    with pytest.raises(ValueError, match="empty text/vtt file"):
+        store.put(key, b"", "text/vtt")
+    assert (tmp_path / key).read_bytes() == b"WEBVTT\n"
+
+
+def test_s3_puts_each_file_with_its_content_type(moto_endpoint: str, bucket: str) -> None:
+    store = S3Storage(_settings(s3_bucket=bucket, s3_endpoint_url=moto_endpoint, s3_cache_control="public, max-age=60"))
+    admin = s3_admin_client(moto_endpoint)
+    for suffix, content_type in CONTENT_TYPES.items():
+        key = safe_key(store.prefix, "u-7", "daily", DAY, version="0123abcd", suffix=suffix)
+        body = MP3 if suffix == ".mp3" else f"body of {suffix}".encode()
+        assert store.put(key, body, content_type) == f"{moto_endpoint}/{bucket}/{key}"
+        obj = admin.get_object(Bucket=bucket, Key=key)
+        assert (obj["Body"].read(), obj["ContentType"], obj["CacheControl"]) == (body, content_type, "public, max-age=60")
+    assert CONTENT_TYPES == {".mp3": "audio/mpeg", ".chapters.json": "application/json+chapters",
+                             ".transcript.json": "application/json", ".vtt": "text/vtt", ".srt": "application/x-subrip"}
+    with pytest.raises(ValueError, match="Unknown content type"):
+        store.put(safe_key(store.prefix, "u-7", "daily", DAY, suffix=".vtt"), b"x", "text/vtt\r\nX-Evil: 1")
+    assert "u-7/daily/2025-06-02.vtt" not in str(admin.list_objects_v2(Bucket=bucket, Prefix="briefs/u-7/"))

@@ -89,14 +89,19 @@ class SpeechRenderer(Protocol):
 
 
 class RenderedPartResult:
-    """MP3 bytes of one rendered part, with the provider's request id and cost."""
+    """MP3 bytes of one rendered part, with the provider's request id and cost.
 
-    __slots__ = ("mp3", "request_id", "usage")
+    ``line_times``: per line given to ``render_part``, (start, end) seconds from the start of the
+    decoded MP3; None when the renderer cannot tell (the caller then estimates them)."""
 
-    def __init__(self, mp3: bytes, request_id: str | None = None, usage: Usage | None = None):
+    __slots__ = ("mp3", "request_id", "usage", "line_times")
+
+    def __init__(self, mp3: bytes, request_id: str | None = None, usage: Usage | None = None,
+                 line_times: list[tuple[float, float]] | None = None):
         self.mp3 = mp3
         self.request_id = request_id
         self.usage = usage or Usage()
+        self.line_times = line_times
 
 
 @runtime_checkable
@@ -113,8 +118,10 @@ class NewsSource(Protocol):
 class AudioStorage(Protocol):
     name: str
 
-    def put(self, key: str, mp3: bytes) -> str:
-        """Store ``mp3`` under ``key`` (``{prefix}/{user}/{type}/{date}-{version}.mp3``); return its URL."""
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+        """Store ``data`` under ``key`` (``{prefix}/{user}/{type}/{date}-{version}.mp3``, or a file
+        beside it: ``storage.KEY_SUFFIXES``) with ``content_type`` (``storage.CONTENT_TYPES``);
+        return its URL."""
         ...
 
     def delete(self, key: str) -> None:

@@ -1,12 +1,15 @@
 """Where published MP3 files go: a local folder or S3-compatible object storage (Vultr).
 
-Both implement ``AudioStorage`` (``providers/base.py``): ``put(key, mp3) -> url`` and
+Both implement ``AudioStorage`` (``providers/base.py``): ``put(key, data, content_type) -> url`` and
 ``delete(key)``. Keys come from ``safe_key``; both stores also re-check the key they are given, so a
 key built some other way cannot escape the folder/prefix either.
 
 Key shape: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}-{version}.mp3``, e.g.
 ``briefs/u-123/daily/2025-06-02-3f2a9c1e0b7d.mp3``: the version is a hash of the MP3's bytes, so an
 object never changes once written and a brief made again is a new object (``civic_briefs.publishing``).
+Its chapters and transcript sit beside it under the same name with another ending
+(``KEY_SUFFIXES``: ``.chapters.json``, ``.transcript.json``, ``.vtt``), each stored with its content
+type (``CONTENT_TYPES``).
 
 User ids allowed in a key (decided here, used by both stores):
 
@@ -52,6 +55,16 @@ _USER_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?")
 _PREFIX_SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]+")
 _VERSION_RE = re.compile(r"[0-9a-f]{8,64}")
 _BRIEF_TYPES: tuple[str, ...] = get_args(BriefType)
+# The endings a brief's objects may have, and the Content-Type each is served with. Podcasting 2.0
+# asks for application/json+chapters for JSON chapters.
+CONTENT_TYPES: dict[str, str] = {
+    ".mp3": "audio/mpeg",
+    ".chapters.json": "application/json+chapters",
+    ".transcript.json": "application/json",
+    ".vtt": "text/vtt",
+    ".srt": "application/x-subrip",
+}
+KEY_SUFFIXES: tuple[str, ...] = tuple(CONTENT_TYPES)
 # Characters left as-is when a key is put into a URL (everything safe_key can produce).
 _URL_SAFE = "/-_.~"
 
@@ -122,9 +135,11 @@ def _normalize_prefix(prefix: str) -> str:
     return stripped
 
 
-def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.date, version: str | None = None) -> str:
+def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.date, version: str | None = None,
+             suffix: str = ".mp3") -> str:
     """The storage key of one brief: ``{prefix}/{user_id}/{brief_type}/{YYYY-MM-DD}-{version}.mp3``
-    (``{YYYY-MM-DD}.mp3`` without a version; ``version`` is 8-64 lowercase hex digits).
+    (``{YYYY-MM-DD}.mp3`` without a version; ``version`` is 8-64 lowercase hex digits). ``suffix``
+    names a file beside the MP3 instead: one of ``KEY_SUFFIXES``.
 
     ``prefix`` may be ``""`` (no prefix) and may contain ``/``; surrounding slashes are dropped.
     ``brief_date`` must be a ``datetime.date`` (a ``datetime`` is refused: which day it is depends on
@@ -141,9 +156,28 @@ def safe_key(prefix: str, user_id: str, brief_type: BriefType, brief_date: dt.da
         raise TypeError(f"brief_date must be a datetime.date, got {type(brief_date).__name__}")
     if version is not None and (not isinstance(version, str) or not _VERSION_RE.fullmatch(version)):
         raise ValueError(f"Bad object version {_show(version)}: expected 8-64 lowercase hex digits")
+    if suffix not in KEY_SUFFIXES:
+        raise ValueError(f"Unknown key ending {_show(suffix)}: expected one of {KEY_SUFFIXES}")
     name = brief_date.isoformat() + (f"-{version}" if version else "")
-    parts = [_normalize_prefix(prefix), user_id, brief_type, f"{name}.mp3"]
+    parts = [_normalize_prefix(prefix), user_id, brief_type, f"{name}{suffix}"]
     return "/".join(p for p in parts if p)
+
+
+def sibling_key(mp3_key: str, suffix: str) -> str:
+    """The key of the file ending in ``suffix`` (one of ``KEY_SUFFIXES``) beside the MP3 ``mp3_key``:
+    what ``safe_key`` gives for the same brief and version with that ``suffix``."""
+    _check_key(mp3_key)
+    if not mp3_key.endswith(".mp3"):
+        raise UnsafeKeyError(f"Not an MP3 key: {_show(mp3_key)}")
+    if suffix not in KEY_SUFFIXES:
+        raise ValueError(f"Unknown key ending {_show(suffix)}: expected one of {KEY_SUFFIXES}")
+    return mp3_key.removesuffix(".mp3") + suffix
+
+
+def _check_content_type(content_type: str) -> str:
+    if content_type not in CONTENT_TYPES.values():
+        raise ValueError(f"Unknown content type {_show(content_type)}: expected one of {sorted(CONTENT_TYPES.values())}")
+    return content_type
 
 
 def _check_key(key: str) -> list[str]:
@@ -170,12 +204,13 @@ def _check_key(key: str) -> list[str]:
     raise UnsafeKeyError(f"Unsafe storage key {_show(key)}: {problem}")
 
 
-def _as_bytes(mp3: bytes) -> bytes:
-    if not isinstance(mp3, (bytes, bytearray, memoryview)):
-        raise TypeError(f"mp3 must be bytes, got {type(mp3).__name__}")
-    body = bytes(mp3)
+def _as_bytes(data: bytes, content_type: str = "audio/mpeg") -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    body = bytes(data)
     if not body:
-        raise ValueError("Refusing to store an empty MP3")
+        raise ValueError("Refusing to store an empty MP3" if content_type == "audio/mpeg"
+                         else f"Refusing to store an empty {content_type} file")
     return body
 
 
@@ -213,8 +248,9 @@ class LocalStorage:
             return _join_url(self.public_base_url, key)
         return target.resolve().as_uri()
 
-    def put(self, key: str, mp3: bytes) -> str:
-        """Write ``mp3`` to ``folder/key`` atomically and return its URL.
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+        """Write ``data`` to ``folder/key`` atomically and return its URL. ``content_type`` (one of
+        ``CONTENT_TYPES``) is checked only: a web server serving the folder goes by the key's ending.
 
         The bytes go to a temporary file in the same directory, are flushed to disk and then
         moved into place with ``os.replace``: a reader sees the old file or the whole new one,
@@ -222,9 +258,10 @@ class LocalStorage:
 
         Raises ``ValueError`` naming the key when it is absolute, has ``..``/empty parts, a
         backslash or control characters, or resolves (through symlinks) outside the folder;
-        ``ValueError`` for an empty MP3; ``OSError`` when writing fails (no partial file is left).
+        ``ValueError`` for empty data or an unknown content type; ``OSError`` when writing fails
+        (no partial file is left).
         """
-        body = _as_bytes(mp3)
+        body = _as_bytes(data, _check_content_type(content_type))
         target = self._target(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # A symlink may have appeared between the check and mkdir: check again once it exists.
@@ -359,18 +396,20 @@ class S3Storage:
             return _join_url(f"{parts.scheme}://{self.bucket}.{parts.netloc}", key)
         return _join_url(f"{endpoint}/{quote(self.bucket, safe='')}", key)
 
-    def put(self, key: str, mp3: bytes) -> str:
-        """Upload ``mp3`` to ``key`` and return its public URL.
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+        """Upload ``data`` to ``key`` and return its public URL.
 
-        Sent with ``ContentType: audio/mpeg``, ``CacheControl: s3_cache_control`` and, when
+        Sent with ``ContentType: content_type`` (one of ``CONTENT_TYPES``), ``CacheControl:
+        s3_cache_control`` (every object here is versioned, so never changes) and, when
         ``s3_public_read``, ``ACL: public-read``. After the upload a ``HeadObject`` checks the stored
-        size equals ``len(mp3)``.
+        size equals ``len(data)``.
 
         The prefect-aws call is forced synchronous (``_sync=True``): its methods are
         ``@async_dispatch`` and would otherwise return an un-awaited coroutine when called from
         an async flow/task or from any thread with a running event loop.
 
-        Raises ``ValueError`` for an unsafe key or empty MP3; ``PermanentProviderError`` when the
+        Raises ``ValueError`` for an unsafe key, empty data or an unknown content type;
+        ``PermanentProviderError`` when the
         store refuses (no such bucket, access denied, bad signature, ACLs not supported);
         ``ProviderError`` (retryable) for network errors, 5xx/throttling and a size mismatch.
         """
@@ -378,8 +417,8 @@ class S3Storage:
         from botocore.exceptions import BotoCoreError, ClientError
 
         _check_key(key)
-        body = _as_bytes(mp3)
-        extra_args = {"ContentType": "audio/mpeg", "CacheControl": self.cache_control}
+        body = _as_bytes(data, _check_content_type(content_type))
+        extra_args = {"ContentType": content_type, "CacheControl": self.cache_control}
         if self.public_read:
             extra_args["ACL"] = "public-read"
         try:

@@ -31,10 +31,11 @@ class KillingStorage:
         self._inner, self._after, self.name = inner, after, inner.name
         self.uploads = 0
 
-    def put(self, key: str, mp3: bytes) -> str:
-        url = self._inner.put(key, mp3)
-        self.uploads += 1
-        if self.uploads >= self._after:
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+        url = self._inner.put(key, data, content_type)
+        # Only MP3s count: a brief's side files go up before its MP3.
+        self.uploads += content_type == "audio/mpeg"
+        if content_type == "audio/mpeg" and self.uploads >= self._after:
             print(f"KILLED-AFTER-UPLOAD {key}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return url

@@ -1,10 +1,15 @@
-"""Stand-in for ElevenLabs Text to Dialogue: ``POST /v1/text-to-dialogue`` (and ``/stream``).
+"""Stand-in for ElevenLabs Text to Dialogue: ``POST /v1/text-to-dialogue`` (and ``/stream``) and
+``POST /v1/text-to-dialogue/with-timestamps``.
 
 Checks ``xi-api-key``, ``output_format`` (query; MP3 formats only here), ``model_id``, the
 ``inputs`` (1+ items of ``{text, voice_id}``, at most 10 distinct voices, known voice ids, at most
-``max_chars`` characters) and ``previous_request_ids`` (at most 3). Answers with real MP3 bytes (a
-tone lasting ``seconds_per_char`` per character) and the headers ``request-id`` and
-``character-cost`` (the characters of all inputs).
+``max_chars`` characters) and ``previous_request_ids`` (at most 3). The audio routes answer with
+real MP3 bytes (a tone lasting ``seconds_per_char`` per character); ``with-timestamps`` answers
+JSON as the real one does: ``audio_base64`` (one tone per input, its pitch set by the voice,
+``line_pause`` seconds of silence between inputs), ``alignment`` / ``normalized_alignment`` (per
+character, its input's span shared out evenly) and ``voice_segments`` (per input: voice, start and
+end seconds, character indexes, ``dialogue_input_index``). Both carry the headers ``request-id``
+and ``character-cost`` (the characters of all inputs).
 
 Extra fault kinds: ``busy`` (429 ``too_many_concurrent_requests``), ``system_busy`` (429
 ``system_busy``), ``server_error`` (500), ``voice_not_found`` (404), ``empty`` (200, no body),
@@ -19,14 +24,16 @@ records the most it saw at once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import zlib
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tests.standins.common import DroppedResponse, generic_fault, json_response, record
+from tests.standins.common import DroppedResponse, dumps, generic_fault, json_response, record
 from tests.standins.control import Controller
-from tests.standins.mp3 import parse_output_format, tone_mp3
+from tests.standins.mp3 import dialogue_mp3, parse_output_format, tone_mp3
 
 DEFAULT_VOICES = {"JBFqnCBsd6RMkjVDRZzb", "21m00Tcm4TlvDq8ikWAM"}
 
@@ -38,6 +45,7 @@ class ElevenLabsControl(Controller):
         self.models = {"eleven_v3"}
         self.max_chars = 2000
         self.seconds_per_char = 0.01
+        self.line_pause = 0.3
         self.issued: list[str] = []  # request ids of successful renders
         self.concurrency_limit: int | None = None
         self.latency = 0.0
@@ -54,7 +62,37 @@ def _detail(status: int, code: str, message: str, headers: dict[str, str] | None
     return json_response(status, {"detail": {"status": code, "message": message}}, headers)
 
 
+def voice_hz(voice_id: str) -> float:
+    """The tone a voice speaks in: one of four pitches, fixed per voice id."""
+    return 180.0 + 60.0 * (zlib.crc32(voice_id.encode()) % 4)
+
+
 async def text_to_dialogue(request: Request) -> Response:
+    return await _dialogue(request, timestamps=False)
+
+
+async def text_to_dialogue_with_timestamps(request: Request) -> Response:
+    return await _dialogue(request, timestamps=True)
+
+
+def _timed_reply(texts: list[str], voices: list[str], mp3: bytes, times: tuple[tuple[float, float], ...]) -> dict:
+    characters, starts, ends, segments = [], [], [], []
+    for index, (text, voice, (start, end)) in enumerate(zip(texts, voices, times)):
+        step = (end - start) / max(1, len(text))
+        segments.append({"voice_id": voice, "start_time_seconds": start, "end_time_seconds": end,
+                         "character_start_index": len(characters),
+                         "character_end_index": len(characters) + len(text), "dialogue_input_index": index})
+        for number, char in enumerate(text):
+            characters.append(char)
+            starts.append(round(start + number * step, 4))
+            ends.append(round(start + (number + 1) * step, 4))
+    alignment = {"characters": characters, "character_start_times_seconds": starts,
+                 "character_end_times_seconds": ends}
+    return {"audio_base64": base64.b64encode(mp3).decode(), "alignment": alignment,
+            "normalized_alignment": alignment, "voice_segments": segments}
+
+
+async def _dialogue(request: Request, *, timestamps: bool) -> Response:
     control: ElevenLabsControl = request.app.state.elevenlabs
     number, fault, recorded = await record(control, request)
     request_id = f"el{number:06d}standin"
@@ -90,10 +128,12 @@ async def text_to_dialogue(request: Request) -> Response:
     if kind == "server_error":
         return _detail(500, "internal_error", "Internal server error")
     headers = {"request-id": request_id, "character-cost": str(characters)}
-    if kind == "empty":
-        return Response(b"", media_type="audio/mpeg", headers=headers)
-    if kind == "not_mp3":
-        return Response(b'{"detail": "not audio"}', media_type="audio/mpeg", headers=headers)
+    if kind in ("empty", "not_mp3"):
+        audio = b"" if kind == "empty" else b'{"detail": "not audio"}'
+        if timestamps:
+            return json_response(200, {"audio_base64": base64.b64encode(audio).decode(), "alignment": None,
+                                       "normalized_alignment": None, "voice_segments": []}, headers)
+        return Response(audio, media_type="audio/mpeg", headers=headers)
     with control._lock:
         control.in_flight += 1
         control.max_in_flight = max(control.max_in_flight, control.in_flight)
@@ -103,15 +143,24 @@ async def text_to_dialogue(request: Request) -> Response:
             return _detail(429, "too_many_concurrent_requests",
                            f"Too many concurrent requests. Your plan allows {control.concurrency_limit} at once.")
         await asyncio.sleep(control.latency)
-        mp3 = tone_mp3(max(0.2, characters * control.seconds_per_char), sample_rate, bitrate)
+        if timestamps:
+            lines = tuple((max(0.1, len(t) * control.seconds_per_char), voice_hz(v)) for t, v in zip(texts, voices))
+            mp3, times = dialogue_mp3(lines, control.line_pause, sample_rate, bitrate)
+        else:
+            mp3, times = tone_mp3(max(0.2, characters * control.seconds_per_char), sample_rate, bitrate), ()
     finally:
         with control._lock:
             control.in_flight -= 1
-    if kind == "drop":
-        return DroppedResponse(mp3, media_type="audio/mpeg", headers=headers)
     if kind == "truncated":
         # A whole HTTP reply (content-length matches) holding only the start of a real MP3.
-        return Response(mp3[: int(fault.options.get("keep", 260))], media_type="audio/mpeg", headers=headers)
-    with control._lock:
-        control.issued.append(request_id)
-    return Response(mp3, media_type="audio/mpeg", headers=headers)
+        mp3 = mp3[: int(fault.options.get("keep", 260))]
+    if timestamps:
+        body, media_type = dumps(_timed_reply(texts, voices, mp3, times)), "application/json"
+    else:
+        body, media_type = mp3, "audio/mpeg"
+    if kind == "drop":
+        return DroppedResponse(body, media_type=media_type, headers=headers)
+    if kind != "truncated":
+        with control._lock:
+            control.issued.append(request_id)
+    return Response(body, media_type=media_type, headers=headers)

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from civic_briefs.settings import Settings
 from tests.standins.anthropic_api import AnthropicControl, messages
 from tests.standins.brave_api import BraveControl, news_search
-from tests.standins.elevenlabs_api import ElevenLabsControl, text_to_dialogue
+from tests.standins.elevenlabs_api import ElevenLabsControl, text_to_dialogue, text_to_dialogue_with_timestamps
 
 
 @dataclass
@@ -64,6 +64,7 @@ def build_app(anthropic: AnthropicControl, elevenlabs: ElevenLabsControl, brave:
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/text-to-dialogue", text_to_dialogue, methods=["POST"]),
         Route("/v1/text-to-dialogue/stream", text_to_dialogue, methods=["POST"]),
+        Route("/v1/text-to-dialogue/with-timestamps", text_to_dialogue_with_timestamps, methods=["POST"]),
         Route("/res/v1/news/search", news_search, methods=["GET"]),
     ])
     app.state.anthropic, app.state.elevenlabs, app.state.brave = anthropic, elevenlabs, brave
