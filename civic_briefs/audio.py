@@ -293,18 +293,76 @@ def join_mp3(parts: list[bytes]) -> bytes:
     """
     if not parts:
         raise AudioError("no MP3 parts to join")
-    frames_by_part = [(data, _audio_frames(data)) for data in parts]
-    first = frames_by_part[0][1][0]
-    for index, (_, frames) in enumerate(frames_by_part):
-        for frame in frames:
-            if (frame.sample_rate, frame.channels) != (first.sample_rate, first.channels):
-                raise AudioError(
-                    f"part {index} is {frame.sample_rate} Hz/{frame.channels} ch, "
-                    f"part 0 is {first.sample_rate} Hz/{first.channels} ch"
-                )
-    audio = b"".join(data[f.offset : f.offset + f.length] for data, frames in frames_by_part for f in frames)
-    all_frames = [f for _, frames in frames_by_part for f in frames]
-    return _info_frame(parts[0], first, all_frames, len(audio)) + audio
+    return join_frames([frames_of(data) for data in parts])
+
+
+@dataclass(frozen=True)
+class Mp3Frames:
+    """The audio frames of one MP3 (walked once): ``data`` is those frames' bytes, end to end."""
+
+    data: bytes
+    frames: tuple[_Frame, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.frames)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frames[0].sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.frames[0].channels
+
+    @property
+    def bitrate_kbps(self) -> int:
+        return self.frames[0].bitrate_kbps
+
+    @property
+    def seconds(self) -> float:
+        return self.count * samples_per_frame(self.sample_rate) / self.sample_rate
+
+    def first(self, count: int) -> Mp3Frames:
+        """The first ``count`` frames: an MP3 itself, since an encoder's first frame never borrows
+        bits from before it and later frames only from earlier ones. Raises AudioError for fewer."""
+        if not 1 <= count <= self.count:
+            raise AudioError(f"cannot take {count} of the {self.count} frames of the MP3")
+        end = self.frames[count - 1].offset + self.frames[count - 1].length
+        return Mp3Frames(self.data[:end], self.frames[:count])
+
+
+def frames_of(mp3: bytes) -> Mp3Frames:
+    """``mp3``'s audio frames (no tags, no Xing/Info/VBRI frame). Raises AudioError as :func:`join_mp3`."""
+    frames = _audio_frames(mp3)
+    data = b"".join(mp3[f.offset : f.offset + f.length] for f in frames)
+    at, moved = 0, []
+    for f in frames:
+        moved.append(_Frame(at, f.version, f.bitrate_kbps, f.sample_rate, f.mode, f.length))
+        at += f.length
+    return Mp3Frames(data, tuple(moved))
+
+
+def join_frames(parts: list[Mp3Frames]) -> bytes:
+    """:func:`join_mp3` of parts already walked (:func:`frames_of`)."""
+    if not parts:
+        raise AudioError("no MP3 parts to join")
+    first = parts[0].frames[0]
+    for index, part in enumerate(parts):
+        if any((f.sample_rate, f.channels) != (first.sample_rate, first.channels) for f in part.frames):
+            bad = next(f for f in part.frames if (f.sample_rate, f.channels) != (first.sample_rate, first.channels))
+            raise AudioError(
+                f"part {index} is {bad.sample_rate} Hz/{bad.channels} ch, "
+                f"part 0 is {first.sample_rate} Hz/{first.channels} ch"
+            )
+    audio = b"".join(part.data for part in parts)
+    all_frames = [f for part in parts for f in part.frames]
+    return _info_frame(parts[0].data, first, all_frames, len(audio)) + audio
+
+
+def samples_per_frame(sample_rate: int) -> int:
+    """PCM frames one Layer III frame holds at ``sample_rate``: 1,152 for MPEG-1, else 576."""
+    return 1152 if sample_rate in _SAMPLE_RATES[1] else 576
 
 
 def _info_frame(data: bytes, first: _Frame, frames: list[_Frame], audio_bytes: int) -> bytes:

@@ -24,9 +24,17 @@ import miniaudio
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import lfilter, resample_poly
 
-from civic_briefs.audio import AudioError, encode_pcm_to_mp3
+from civic_briefs.audio import (
+    LAME_DELAY_SAMPLES,
+    AudioError,
+    Mp3Frames,
+    encode_pcm_to_mp3,
+    frames_of,
+    nearest_bitrate,
+    samples_per_frame,
+)
 
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
@@ -48,8 +56,17 @@ _ENCODE_ATTEMPTS = 3
 # How close the file itself must come before no second encoding is tried.
 FILE_PRECISION_LU = 0.2
 _PEAK_MARGIN_DB = 0.2
+# A brief's true peak is its loudest segment's (rendering.join_brief): each segment keeps this much
+# under -1 dBTP for what 4x oversampling can miss at 22,050 Hz.
+SEGMENT_MAX_TRUE_PEAK_DBTP = -1.5
 _GAIN_PASSES = 6
 _GAIN_PRECISION_LU = 0.1
+# A segment's own silence at either end is cut to this before it is mastered, so the pause between
+# segments is the same whatever the renderer left there.
+EDGE_SECONDS = 0.02
+_SILENT = 10 ** (-50 / 20)  # below -50 dBFS counts as silence at a segment's edges
+_ANTI_SUBNORMAL = 1e-18
+_STREAM_FRAMES = 1 << 17  # frames decoded and measured at a time: a brief's meter needs megabytes, not hundreds
 
 
 @dataclass(frozen=True)
@@ -89,10 +106,13 @@ def decode_mp3(mp3: bytes) -> Pcm:
     return Pcm(samples=samples, sample_rate=decoded.sample_rate)
 
 
-def integrated_lufs(samples: np.ndarray, rate: int) -> float:
+def integrated_lufs(samples: np.ndarray, rate: int, silence_around: int = 0) -> float:
     """BS.1770-4 integrated loudness; ``-inf`` for silence. A signal under 400 ms is measured as if
-    padded with silence to one gating block."""
+    padded with silence to one gating block. ``silence_around`` frames of silence either side: the
+    signal measured as it is heard between pauses (the gating blocks over its edges count)."""
     data = np.asarray(samples, dtype=np.float64)
+    if silence_around:
+        data = np.pad(data, ((silence_around, silence_around), (0, 0)))
     shortest = math.ceil(_BLOCK_SECONDS * rate) + 1
     if data.shape[0] < shortest:
         data = np.concatenate([data, np.zeros((shortest - data.shape[0],) + data.shape[1:])])
@@ -124,8 +144,8 @@ def true_peak_dbtp(samples: np.ndarray, rate: int) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
-def measure(samples: np.ndarray, rate: int) -> Loudness:
-    return Loudness(lufs=integrated_lufs(samples, rate), true_peak_dbtp=true_peak_dbtp(samples, rate))
+def measure(samples: np.ndarray, rate: int, silence_around: int = 0) -> Loudness:
+    return Loudness(lufs=integrated_lufs(samples, rate, silence_around), true_peak_dbtp=true_peak_dbtp(samples, rate))
 
 
 def limiter_gain(envelope: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_CEILING_DBTP) -> np.ndarray:
@@ -146,7 +166,8 @@ def limiter_gain(envelope: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_
     return np.minimum(gain, 1.0)  # the average's float rounding can land a hair above 1
 
 
-def master(samples: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_CEILING_DBTP) -> np.ndarray:
+def master(samples: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_CEILING_DBTP,
+           silence_around: int = 0) -> np.ndarray:
     """``samples`` at TARGET_LUFS with true peaks limited to ``ceiling_dbtp``.
 
     The peak envelope scales with the gain, so it is computed once; each pass tries a gain, limits
@@ -154,7 +175,7 @@ def master(samples: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_CEILING
     less than a dB of loudness). Raises AudioError for silence (there is no loudness to set).
     """
     data = np.asarray(samples, dtype=np.float32)
-    lufs = integrated_lufs(data, rate)
+    lufs = integrated_lufs(data, rate, silence_around)
     if not math.isfinite(lufs):
         raise AudioError("the audio is silent: its loudness cannot be set")
     envelope = peak_envelope(data, rate)
@@ -162,7 +183,7 @@ def master(samples: np.ndarray, rate: int, ceiling_dbtp: float = LIMITER_CEILING
     for _ in range(_GAIN_PASSES):
         scale = 10 ** (gain_db / 20)
         out = data * (scale * limiter_gain(envelope * scale, rate, ceiling_dbtp))[:, None]
-        got = integrated_lufs(out, rate)
+        got = integrated_lufs(out, rate, silence_around)
         tried.append((gain_db, got))
         if abs(got - TARGET_LUFS) <= _GAIN_PRECISION_LU:
             break
@@ -188,34 +209,221 @@ class Mastered:
     encodings: int
 
 
-def master_to_mp3(samples: np.ndarray, rate: int, bitrate_kbps: int) -> Mastered:
-    """Master ``samples``, encode them at ``bitrate_kbps``, and measure the encoded file itself.
+def master_to_mp3(samples: np.ndarray, rate: int, bitrate_kbps: int, silence_around: int = 0,
+                  max_true_peak_dbtp: float = MAX_TRUE_PEAK_DBTP) -> Mastered:
+    """Master ``samples``, encode them at ``bitrate_kbps``, and measure the encoded file itself
+    (its loudness with ``silence_around`` frames of silence either side, see :func:`integrated_lufs`).
 
     When the file misses the target by more than ``FILE_PRECISION_LU`` (encoding changes the
     level a little) the difference is made up and the audio encoded again; when making it up would
-    lift the true peak past ``MAX_TRUE_PEAK_DBTP``, the limiter's ceiling is lowered first. Up to
-    three encodings. Raises AudioError for silence, or when the file still misses -16 +/- 1 LUFS or
-    -1 dBTP (never published unmeasured).
+    lift the true peak past ``max_true_peak_dbtp``, the limiter's ceiling is lowered first. Up to
+    three encodings (the last may keep a true peak up to ``MAX_TRUE_PEAK_DBTP``). Raises AudioError
+    for silence, or when the file still misses -16 +/- 1 LUFS or -1 dBTP (never published unmeasured).
     """
     channels = samples.shape[1]
     ceiling, trim_db = LIMITER_CEILING_DBTP, -ENCODER_LEVEL_DB
     mastered: np.ndarray | None = None
     for attempt in range(1, _ENCODE_ATTEMPTS + 1):
         if mastered is None:
-            mastered = master(samples, rate, ceiling)
+            mastered = master(samples, rate, ceiling, silence_around)
         mp3 = encode_pcm_to_mp3(to_pcm16(mastered * np.float32(10 ** (trim_db / 20))), rate,
                                 channels=channels, bitrate_kbps=bitrate_kbps)
         decoded = decode_mp3(mp3)
-        loudness = measure(decoded.samples, decoded.sample_rate)
+        loudness = measure(decoded.samples, decoded.sample_rate, silence_around)
         short = TARGET_LUFS - loudness.lufs
-        if abs(short) <= FILE_PRECISION_LU and loudness.true_peak_dbtp <= MAX_TRUE_PEAK_DBTP:
+        if abs(short) <= FILE_PRECISION_LU and loudness.true_peak_dbtp <= max_true_peak_dbtp:
             return Mastered(mp3=mp3, loudness=loudness, decoded_frames=decoded.samples.shape[0], encodings=attempt)
         trim_db += short
         peak_after = loudness.true_peak_dbtp + short
-        if peak_after > MAX_TRUE_PEAK_DBTP - _PEAK_MARGIN_DB:
-            ceiling -= peak_after - (MAX_TRUE_PEAK_DBTP - _PEAK_MARGIN_DB) + 0.1
+        if peak_after > max_true_peak_dbtp - _PEAK_MARGIN_DB:
+            ceiling -= peak_after - (max_true_peak_dbtp - _PEAK_MARGIN_DB) + 0.1
             mastered = None
     if loudness.meets_target():
         return Mastered(mp3=mp3, loudness=loudness, decoded_frames=decoded.samples.shape[0], encodings=attempt)
     raise AudioError(f"mastering missed the target after {_ENCODE_ATTEMPTS} encodings: "
                      f"{loudness.lufs:.2f} LUFS, {loudness.true_peak_dbtp:.2f} dBTP")
+
+
+# --------------------------------------------------------------------------- a segment, once
+
+
+def speech_bounds(samples: np.ndarray, rate: int) -> tuple[int, int]:
+    """Frames ``[start, stop)`` of ``samples`` without their silent ends (``EDGE_SECONDS`` kept)."""
+    loud = np.flatnonzero(np.abs(samples).max(axis=1) > _SILENT)
+    if not loud.size:
+        return 0, samples.shape[0]
+    edge = round(EDGE_SECONDS * rate)
+    return max(0, int(loud[0]) - edge), min(samples.shape[0], int(loud[-1]) + 1 + edge)
+
+
+@dataclass(frozen=True)
+class MasteredSegment:
+    """A segment mastered on its own: ``mp3`` (no tags, no Info header) and, on its decoded
+    timeline, where its sound lies; ``trimmed_seconds`` were cut from the start of the original's
+    decoded timeline, so a time ``t`` there is ``t - trimmed_seconds + sound_start`` here."""
+
+    mp3: bytes
+    loudness: Loudness
+    sample_rate: int
+    bitrate_kbps: int
+    trimmed_seconds: float
+    sound_start: float
+    sound_end: float
+
+
+def master_segment(mp3: bytes, bitrate_kbps: int) -> MasteredSegment:
+    """Decode a rendered segment, cut its silent ends, master it to -16 LUFS / -1 dBTP and encode
+    it once at its own rate and channels and (the nearest valid) ``bitrate_kbps``, measured on the
+    encoded file. Segments so mastered join into a brief at frame level: loudness gating drops the
+    pauses between them, so the brief measures -16 LUFS too. Raises AudioError for silence."""
+    pcm = decode_mp3(mp3)
+    start, stop = speech_bounds(pcm.samples, pcm.sample_rate)
+    bitrate = nearest_bitrate(pcm.sample_rate, bitrate_kbps)
+    # Measured between silences, as it is heard in a brief: the blocks over its edges, partly
+    # silent, count in the brief's loudness too (a 5 s segment measures 0.3 LU quieter so).
+    mastered = master_to_mp3(pcm.samples[start:stop], pcm.sample_rate, bitrate,
+                             silence_around=round(_BLOCK_SECONDS * pcm.sample_rate),
+                             max_true_peak_dbtp=SEGMENT_MAX_TRUE_PEAK_DBTP)
+    rate = pcm.sample_rate
+    return MasteredSegment(mp3=mastered.mp3, loudness=mastered.loudness, sample_rate=rate, bitrate_kbps=bitrate,
+                           trimmed_seconds=start / rate, sound_start=LAME_DELAY_SAMPLES / rate,
+                           sound_end=(LAME_DELAY_SAMPLES + stop - start) / rate)
+
+
+# --------------------------------------------------------------------------- a whole file, in chunks
+
+
+class _StreamingLoudness:
+    """pyloudnorm's integrated loudness (the same K-weighting filters, 400 ms blocks every 100 ms
+    with its own sample bounds, the same gates) fed in chunks: the filters keep their state across
+    chunks and only the running sums of squares at the blocks' bounds are kept."""
+
+    _GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)
+
+    def __init__(self, rate: int, channels: int, frames: int):
+        meter = pyloudnorm.Meter(rate)
+        # pyloudnorm keeps its K-weighting stages here (pinned in uv.lock); filtering chunk by
+        # chunk with carried state gives what its one-shot lfilter gives.
+        self._stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
+        self._states = [[np.zeros(max(len(b), len(a)) - 1) for _ in range(channels)] for b, a, _ in self._stages]
+        self.rate, self.channels = rate, channels
+        j = np.arange(max(1, frames // max(1, round(rate * 0.1)) + 8))
+        self._lows = (0.4 * (j * 0.25) * rate).astype(np.int64)
+        self._highs = (0.4 * (j * 0.25 + 1) * rate).astype(np.int64)
+        self._points = np.unique(np.concatenate([self._lows, self._highs]))
+        self._at_points = np.zeros((self._points.size, channels))
+        self._total = np.zeros(channels)
+        self._seen = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        data = chunk.astype(np.float64)
+        # A filter ringing down in digital silence reaches subnormal floats, which the CPU handles
+        # ~100x slower; a Nyquist-rate ripple 360 dB down keeps it out of them and adds nothing the
+        # meter can see (its energy is 1e-36 a sample; the absolute gate is at 1e-7).
+        data[0::2] += _ANTI_SUBNORMAL
+        data[1::2] -= _ANTI_SUBNORMAL
+        for (b, a, gain), states in zip(self._stages, self._states):
+            for ch in range(self.channels):
+                data[:, ch], states[ch] = lfilter(b, a, data[:, ch], zi=states[ch])
+                data[:, ch] *= gain
+        sums = np.cumsum(np.square(data), axis=0) + self._total
+        start, stop = self._seen, self._seen + data.shape[0]
+        inside = (self._points > start) & (self._points <= stop)
+        self._at_points[inside] = sums[self._points[inside] - start - 1]
+        self._at_points[self._points == start] = self._total
+        self._total = sums[-1] if data.shape[0] else self._total
+        self._seen = stop
+
+    def lufs(self) -> float:
+        frames = self._seen
+        blocks = int(np.round((frames / self.rate - 0.4) / (0.4 * 0.25))) + 1
+        if blocks > self._lows.size:
+            raise AudioError(f"the MP3 decoded to {frames} frames, more than its frame headers promise")
+        self._at_points[self._points > frames] = self._total
+
+        def summed(bounds: np.ndarray) -> np.ndarray:
+            return self._at_points[np.searchsorted(self._points, np.minimum(bounds[:blocks], frames))]
+
+        z = (summed(self._highs) - summed(self._lows)) / (0.4 * self.rate)
+        weighted = z @ np.array(self._GAINS[:self.channels])
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10 * np.log10(weighted)
+        above = loudness >= -70.0
+        if not above.any():
+            return -math.inf
+        relative = -0.691 + 10 * np.log10(weighted[above].mean()) - 10.0
+        gated = (loudness > relative) & above
+        if not gated.any():
+            return -math.inf
+        return float(-0.691 + 10 * np.log10(weighted[gated].mean()))
+
+
+class _StreamingPeak:
+    """The 4x oversampled peak of a signal fed in chunks: each chunk's edges are oversampled with
+    ``_CONTEXT`` frames of their neighbours, as :func:`peak_envelope` does."""
+
+    def __init__(self) -> None:
+        self._tail: np.ndarray | None = None
+        self._done = 0  # frames at the start of ``_tail`` already measured (the left context)
+        self.peak = 0.0
+
+    def add(self, chunk: np.ndarray, last: bool = False) -> None:
+        buf = chunk if self._tail is None else np.concatenate([self._tail, chunk])
+        stop = buf.shape[0] if last else buf.shape[0] - _CONTEXT
+        if stop > self._done:
+            up = resample_poly(buf, TRUE_PEAK_OVERSAMPLING, 1, axis=0)
+            core = up[self._done * TRUE_PEAK_OVERSAMPLING:stop * TRUE_PEAK_OVERSAMPLING]
+            self.peak = max(self.peak, float(np.abs(core).max()))
+            keep = max(0, stop - _CONTEXT)
+            self._tail, self._done = buf[keep:], stop - keep
+        else:
+            self._tail = buf
+
+    def dbtp(self) -> float:
+        return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
+
+
+@dataclass(frozen=True)
+class FileMeasure:
+    """What :func:`measure_mp3` found in a whole file: integrated loudness, true peak (None when not
+    asked for), sample peak (dBFS) and how many frames it decodes to."""
+
+    lufs: float
+    true_peak_dbtp: float | None
+    sample_peak_dbfs: float
+    frames: int
+
+
+def measure_mp3(mp3: bytes, *, true_peak: bool = True, audio: Mp3Frames | None = None) -> FileMeasure:
+    """Integrated loudness, sample peak and (with ``true_peak``) true peak of a whole MP3 file,
+    decoded by miniaudio in chunks: a 10-minute brief needs a few MB, not a decoded copy of itself.
+    The figures are those :func:`measure` gives on the whole decoded file. ``audio``: the file's
+    frames when already walked. Raises AudioError."""
+    audio = audio or frames_of(mp3)
+    rate, channels = audio.sample_rate, audio.channels
+    meter = _StreamingLoudness(rate, channels, audio.count * samples_per_frame(rate))
+    peak = _StreamingPeak() if true_peak else None
+    sample_peak = 0.0
+    try:
+        for chunk in miniaudio.stream_memory(mp3, miniaudio.SampleFormat.FLOAT32, channels, rate, _STREAM_FRAMES):
+            samples = np.frombuffer(chunk, dtype=np.float32).reshape(-1, channels)
+            meter.add(samples)
+            if samples.size:
+                sample_peak = max(sample_peak, float(np.abs(samples).max()))
+            if peak is not None:
+                peak.add(samples)
+    except miniaudio.DecodeError as exc:
+        raise AudioError(f"cannot decode the MP3: {exc}") from exc
+    if meter._seen < math.ceil(_BLOCK_SECONDS * rate) + 1:
+        # too short to gate in blocks; the whole-signal meter pads it (never a brief, but never wrong)
+        pcm = decode_mp3(mp3)
+        whole = measure(pcm.samples, pcm.sample_rate)
+        return FileMeasure(whole.lufs, whole.true_peak_dbtp if true_peak else None, _db(sample_peak),
+                           pcm.samples.shape[0])
+    if peak is not None:
+        peak.add(np.zeros((0, channels), dtype=np.float32), last=True)
+    return FileMeasure(meter.lufs(), peak.dbtp() if peak is not None else None, _db(sample_peak), meter._seen)
+
+
+def _db(amplitude: float) -> float:
+    return 20 * math.log10(amplitude) if amplitude > 0 else -math.inf

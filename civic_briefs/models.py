@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,9 @@ BriefType = Literal["daily", "weekly"]
 Section = Literal["top_story", "quick_hit"]
 SegmentKind = Literal["opening", "story", "news", "close"]
 Speaker = Literal["A", "B"]
+# How long a user's briefs are: about two, five and ten minutes (the counts are in settings).
+BriefLength = Literal["short", "standard", "long"]
+BRIEF_LENGTHS: tuple[str, ...] = get_args(BriefLength)
 
 # Ordered from least to most advanced; used for priority in selection.
 BILL_STATUSES = (
@@ -88,6 +91,7 @@ class User(BaseModel):
     email: str | None = None
     interests: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
+    brief_length: BriefLength = "standard"
     created_at: dt.datetime | None = None
 
     @property
@@ -200,6 +204,17 @@ class RenderedSegment(BaseModel):
     line_offsets: list[tuple[float, float]] = Field(
         default_factory=list, description="Per line of the segment: (start, end) seconds from the start of the "
         "decoded MP3. Empty for renders stored before lines were timed.")
+    # Set when the segment was mastered as it was rendered (rendering.render_segment): measured on its
+    # own encoded MP3, and where its sound lies on that MP3's decoded timeline (seconds). None for
+    # renders stored before segments were mastered: the brief's join masters those itself.
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    sound_start: float | None = None
+    sound_end: float | None = None
+
+    @property
+    def mastered(self) -> bool:
+        return self.sound_start is not None and self.sound_end is not None
 
 
 class BriefAudio(BaseModel):
@@ -207,7 +222,8 @@ class BriefAudio(BaseModel):
     duration_seconds: float
     sample_rate: int
     bitrate_kbps: int
-    # Measured on the published file itself (BS.1770-4): mastered to -16 LUFS, true peak <= -1 dBTP.
+    # Measured on the published file itself (BS.1770-4), decoded once: its segments each mastered to
+    # -16 LUFS / -1.5 dBTP, so the brief lands at -16 LUFS, true peak <= -1 dBTP.
     # rendering.join_brief always sets them; None only for audio put together by hand (tests).
     loudness_lufs: float | None = None
     true_peak_dbtp: float | None = None

@@ -360,8 +360,9 @@ class BriefMaker:
         plan, user = self.plan, user_plan.user
         # A few at a time: joining is CPU work, and each brief's MP3 is megabytes in memory.
         with self._publishing:
-            # Decoded, paced, mastered to -16 LUFS / -1 dBTP and measured, with every segment's and line's times.
-            joined = rendering.join_brief([rendering.SegmentAudio(self._mp3(p), p.line_offsets, len(segment.lines))
+            # The segments were mastered when rendered: joined at frame level with 1 s pauses, decoded once
+            # to measure, with every segment's and line's times.
+            joined = rendering.join_brief([rendering.SegmentAudio.of(self._stored(p), len(segment.lines))
                                            for p, segment in zip(parts, script.segments)])
             mp3 = audio.tag_mp3(joined.mp3, title=script.title, artist="Civic Briefs",
                                 album=f"Civic Briefs {plan.brief_type}", date=plan.brief_date.isoformat(),
@@ -374,12 +375,12 @@ class BriefMaker:
                 f"publishing {user.id}'s brief")
         return _outcome(published, script=script, costs=costs)
 
-    def _mp3(self, rendered: RenderedSegment) -> bytes:
+    def _stored(self, rendered: RenderedSegment) -> RenderedSegment:
         # Rendered segments are kept in the store, not in memory: a day of any size fits.
         found = self.store.render(rendered.key)
         if found is None:
             raise RuntimeError(f"rendered segment {rendered.key} is missing from the segment store {self.store.name}")
-        return found.mp3
+        return found
 
     # ---- shared work, each piece once ----
 

@@ -1,25 +1,33 @@
-"""Rendering a segment to MP3 (split into parts, render each, join at frame level), and joining a
-brief's rendered segments into one mastered MP3 with the times of every segment and line."""
+"""Rendering a segment to MP3 (split into parts, render each, join at frame level, master it once),
+and joining a brief's mastered segments at frame level into one MP3, measured, with the times of
+every segment and line.
+
+Mastering is done per segment, when it is rendered: a shared story is rendered once a day and heard
+in many briefs, so its decoding, loudness and limiting are paid for once. A brief is then its
+segments' MP3 frames with frames of encoded silence between them, decoded once to be measured."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-import numpy as np
-
 from civic_briefs import mastering
 from civic_briefs.audio import (
-    LAME_DELAY_SAMPLES,
     AudioError,
+    Mp3Frames,
     check_whole_mp3,
+    frames_of,
+    join_frames,
     join_mp3,
     mp3_info,
-    nearest_bitrate,
+    samples_per_frame,
+    silence_mp3,
     split_into_indexed_parts,
 )
+from civic_briefs.mastering import Loudness
 from civic_briefs.models import BriefAudio, Line, RenderedSegment, Segment, Usage
 from civic_briefs.providers.base import ProviderError, RenderedPartResult, SpeechRenderer
 
@@ -29,10 +37,7 @@ MAX_PREVIOUS_IDS = 3
 # Silence between two segments of a brief: clearly longer than the 0.35 s between two lines, so a
 # listener hears one story end before the next begins.
 SEGMENT_PAUSE_SECONDS = 1.0
-# A segment's own silence at either end is cut to this before the pause goes in, so the pause is
-# the same whatever the renderer left there.
-EDGE_SECONDS = 0.02
-_SILENT = 10 ** (-50 / 20)  # below -50 dBFS counts as silence at a segment's edges
+EDGE_SECONDS = mastering.EDGE_SECONDS
 # The shortest time a transcript line is given (a line with nothing to say, such as "[laughs]").
 MIN_LINE_SECONDS = 0.01
 
@@ -72,11 +77,24 @@ def render_segment(
         usage += result.usage
         if result.request_id:
             request_ids.append(result.request_id)
-    mp3 = join_mp3(mp3_parts)
+    joined = join_mp3(mp3_parts)
+    mastered, line_offsets = master(joined, _every_line(spans, len(segment.lines)))
+    mp3 = join_mp3([mastered.mp3])  # the Info header: its duration reads exactly
     return RenderedSegment(
         key=segment.key, mp3=mp3, duration_seconds=mp3_info(mp3).duration_seconds,
-        parts=len(parts), usage=usage, request_ids=request_ids, line_offsets=_every_line(spans, len(segment.lines)),
+        parts=len(parts), usage=usage, request_ids=request_ids, line_offsets=line_offsets,
+        loudness_lufs=round(mastered.loudness.lufs, 2), true_peak_dbtp=round(mastered.loudness.true_peak_dbtp, 2),
+        sound_start=mastered.sound_start, sound_end=mastered.sound_end,
     )
+
+
+def master(mp3: bytes, line_offsets: list[tuple[float, float]]
+           ) -> tuple[mastering.MasteredSegment, list[tuple[float, float]]]:
+    """A segment's MP3 mastered on its own (``mastering.master_segment``, at about its bitrate),
+    and its line offsets moved onto the mastered MP3's timeline. Raises AudioError for silence."""
+    mastered = mastering.master_segment(mp3, mp3_info(mp3).bitrate_kbps)
+    shift = mastered.sound_start - mastered.trimmed_seconds
+    return mastered, [(start + shift, end + shift) for start, end in line_offsets]
 
 
 def _part_times(result: RenderedPartResult, lines: list[Line], seconds: float) -> list[tuple[float, float]]:
@@ -117,83 +135,140 @@ def _check_part(renderer: SpeechRenderer, mp3: bytes, number: int, total: int) -
 # --------------------------------------------------------------------------- the brief
 
 
-def _speech_bounds(samples: np.ndarray, rate: int) -> tuple[int, int]:
-    """Frames ``[start, stop)`` of ``samples`` without their silent ends (``EDGE_SECONDS`` kept)."""
-    loud = np.flatnonzero(np.abs(samples).max(axis=1) > _SILENT)
-    if not loud.size:
-        return 0, samples.shape[0]
-    edge = round(EDGE_SECONDS * rate)
-    return max(0, int(loud[0]) - edge), min(samples.shape[0], int(loud[-1]) + 1 + edge)
-
-
 @dataclass(frozen=True)
 class SegmentAudio:
     """One rendered segment as the join takes it: its MP3, its line offsets (seconds in that MP3,
-    see ``RenderedSegment.line_offsets``) and how many lines the script segment has."""
+    see ``RenderedSegment.line_offsets``), how many lines the script segment has, and, when it
+    was mastered as it was rendered, where its sound lies in that MP3 (seconds) and its measured
+    true peak (see ``RenderedSegment``). ``sound`` None: the join masters it first."""
 
     mp3: bytes
     line_offsets: list[tuple[float, float]]
     lines: int
+    sound: tuple[float, float] | None = None
+    true_peak_dbtp: float | None = None
+
+    @classmethod
+    def of(cls, rendered: RenderedSegment, lines: int) -> SegmentAudio:
+        if not rendered.mastered:
+            return cls(rendered.mp3, rendered.line_offsets, lines)
+        return cls(rendered.mp3, rendered.line_offsets, lines, (rendered.sound_start, rendered.sound_end),
+                   rendered.true_peak_dbtp)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A mastered segment ready to join: its audio frames, its sound and lines (seconds in it), its true peak."""
+
+    audio: Mp3Frames
+    sound: tuple[float, float]
+    line_offsets: list[tuple[float, float]]
+    lines: int
+    true_peak_dbtp: float | None
+
+
+@functools.lru_cache(maxsize=8)
+def _silence(rate: int, channels: int, bitrate_kbps: int) -> Mp3Frames:
+    """Encoded silence of one format, encoded once a process: each pause is its first frames."""
+    return frames_of(silence_mp3(2 * SEGMENT_PAUSE_SECONDS + 0.5, rate, channels, bitrate_kbps))
+
+
+# The brief's sample peak may pass its loudest segment's true peak by this much (the decoders'
+# rounding) before its true peak is measured on the file rather than taken from its segments.
+_PEAK_SLACK_DB = 0.05
 
 
 def join_brief(segments: list[SegmentAudio], pause_seconds: float = SEGMENT_PAUSE_SECONDS) -> BriefAudio:
-    """Join a brief's rendered segments into one mastered MP3, measured.
+    """Join a brief's mastered segments at frame level into one MP3 and measure it.
 
-    Each segment is decoded, its silent ends cut to ``EDGE_SECONDS``, and ``pause_seconds`` of
-    silence put between segments; the whole is mastered to -16 LUFS and -1 dBTP true peak
-    (``civic_briefs.mastering``) and encoded once, at the segments' sample rate and channels and
-    (about) their bitrate, with an Info header so its duration reads exactly. Loudness and peak
-    are measured on the encoded file. Times are seconds from the file's start, on the decoded
-    timeline (which begins with LAME's delay): ``segment_starts`` / ``segment_ends`` where each
-    segment's sound begins and ends (the last ends at the file's end), and ``line_times`` per
-    segment per line, from its line offsets, kept inside its segment, increasing, each at least
-    ``MIN_LINE_SECONDS`` long. A segment stored without line offsets (or not one per line) gets its
-    lines' times shared out evenly over it. Raises AudioError when there is nothing to join, the segments differ in
-    sample rate or channels, or the audio is silent.
+    Between two segments go as many frames of encoded silence as make the silence from one
+    segment's sound to the next's ``pause_seconds`` (to half an MP3 frame, 13 ms). A segment stored
+    before segments were mastered is mastered here first (``master``). The joined file has an Info
+    header so its duration reads exactly, and is decoded once (``mastering.measure_mp3``) for its
+    integrated loudness and sample peak. Its true peak is its loudest segment's, measured on that
+    segment's own file: the join re-encodes nothing and its pauses are digital silence, so it makes
+    no new peak (tests/test_mastering.py proves it on the file); should the brief's sample peak
+    ever pass that, the true peak is measured on the brief itself. Never published off
+    -16 +/- 1 LUFS or above -1 dBTP.
+
+    Times are seconds from the file's start on the decoded timeline: ``segment_starts`` /
+    ``segment_ends`` where each segment's sound begins and ends (the last ends at the file's end),
+    and ``line_times`` per segment per line, from its line offsets, kept inside its segment,
+    increasing, each at least ``MIN_LINE_SECONDS`` long. A segment stored without line offsets (or
+    not one per line) gets its lines' times shared out evenly over its sound. Raises AudioError when
+    there is nothing to join, the segments differ in sample rate or channels, a segment is silent, or
+    the brief misses the target.
     """
     if not segments:
         raise AudioError("no segments to join")
-    decoded = [mastering.decode_mp3(segment.mp3) for segment in segments]
-    rate, channels = decoded[0].sample_rate, decoded[0].channels
-    for index, pcm in enumerate(decoded):
-        if (pcm.sample_rate, pcm.channels) != (rate, channels):
-            raise AudioError(f"segment {index} is {pcm.sample_rate} Hz/{pcm.channels} ch, "
+    walked = [frames_of(segment.mp3) for segment in segments]
+    rate, channels = walked[0].sample_rate, walked[0].channels
+    for index, found in enumerate(walked):
+        if (found.sample_rate, found.channels) != (rate, channels):
+            raise AudioError(f"segment {index} is {found.sample_rate} Hz/{found.channels} ch, "
                              f"segment 0 is {rate} Hz/{channels} ch")
-    bitrate = nearest_bitrate(rate, mp3_info(segments[0].mp3).bitrate_kbps)
-    pause = np.zeros((round(pause_seconds * rate), channels), dtype=np.float32)
-    pieces, bounds, trims, at = [], [], [], 0
-    for index, pcm in enumerate(decoded):
-        start, stop = _speech_bounds(pcm.samples, rate)
+    parts = [_part(segment, audio) for segment, audio in zip(segments, walked)]
+    bitrate = parts[0].audio.bitrate_kbps
+    spf = samples_per_frame(rate)
+    silence = _silence(rate, channels, bitrate)
+    pieces, starts, ends, at = [], [], [], 0  # at: audio frames of the brief before the current part
+    for index, part in enumerate(parts):
         if index:
-            pieces.append(pause)
-            at += pause.shape[0]
-        pieces.append(pcm.samples[start:stop])
-        bounds.append((at, at + stop - start))
-        trims.append(start)
-        at += stop - start
-    mastered = mastering.master_to_mp3(np.concatenate(pieces), rate, bitrate)
-    mp3 = join_mp3([mastered.mp3])  # the Info header: players and mutagen read the exact length
-    duration = mp3_info(mp3).duration_seconds
-
-    def seconds(frame: int) -> float:
-        return (frame + LAME_DELAY_SAMPLES) / rate
-
-    starts = [seconds(low) for low, _ in bounds]
-    ends = [seconds(high) for _, high in bounds[:-1]] + [duration]
-    line_times = [_placed_lines(_offsets_for(segment), trim / rate, start, end)
-                  for segment, trim, start, end in zip(segments, trims, starts, ends)]
+            before = parts[index - 1]
+            gap = part.sound[0] + before.audio.seconds - before.sound[1]  # silence already there
+            count = min(silence.count, max(0, round((pause_seconds - gap) * rate / spf)))
+            if count:
+                pieces.append(silence.first(count))
+                at += count
+        pieces.append(part.audio)
+        starts.append(at * spf / rate + part.sound[0])
+        ends.append(at * spf / rate + part.sound[1])
+        at += part.audio.count
+    mp3 = join_frames(pieces)
+    duration = at * spf / rate  # what the Info header says, and what the file decodes to
+    ends[-1] = duration
+    lufs, peak = _measured(mp3, parts)
+    if not Loudness(lufs=lufs, true_peak_dbtp=peak).meets_target():
+        raise AudioError(f"the joined brief missed the target: {lufs:.2f} LUFS, {peak:.2f} dBTP")
+    line_times = [_placed_lines(_offsets_for(part), part.sound[0], start, end)
+                  for part, start, end in zip(parts, starts, ends)]
     return BriefAudio(mp3=mp3, duration_seconds=duration, sample_rate=rate, bitrate_kbps=bitrate,
-                      loudness_lufs=round(mastered.loudness.lufs, 2),
-                      true_peak_dbtp=round(mastered.loudness.true_peak_dbtp, 2),
+                      loudness_lufs=round(lufs, 2), true_peak_dbtp=round(peak, 2),
                       segment_starts=starts, segment_ends=ends, line_times=line_times)
 
 
-def _offsets_for(segment: SegmentAudio) -> list[tuple[float, float]]:
-    if len(segment.line_offsets) == segment.lines:
-        return segment.line_offsets
-    seconds = check_whole_mp3(segment.mp3).duration_seconds
-    step = seconds / max(1, segment.lines)
-    return [(n * step, (n + 1) * step) for n in range(segment.lines)]
+def _measured(mp3: bytes, parts: list[_Part]) -> tuple[float, float]:
+    """The joined brief's integrated loudness and true peak (see :func:`join_brief`)."""
+    peaks = [part.true_peak_dbtp for part in parts]
+    known = None if None in peaks else max(peaks)  # type: ignore[type-var]
+    found = mastering.measure_mp3(mp3, true_peak=known is None)
+    if known is not None and found.sample_peak_dbfs > known + _PEAK_SLACK_DB:
+        found = mastering.measure_mp3(mp3, true_peak=True)
+        known = None
+    return found.lufs, known if known is not None else found.true_peak_dbtp  # type: ignore[return-value]
+
+
+def _part(segment: SegmentAudio, audio: Mp3Frames) -> _Part:
+    """``segment`` as frames to join, mastered here if it was not when it was rendered."""
+    offsets, sound, peak = segment.line_offsets, segment.sound, segment.true_peak_dbtp
+    if sound is None:
+        if len(offsets) != segment.lines:
+            offsets = _even(audio.seconds, segment.lines)
+        mastered, offsets = master(segment.mp3, offsets)
+        audio, sound = frames_of(mastered.mp3), (mastered.sound_start, mastered.sound_end)
+        peak = mastered.loudness.true_peak_dbtp
+    return _Part(audio=audio, sound=sound, line_offsets=offsets, lines=segment.lines, true_peak_dbtp=peak)
+
+
+def _even(seconds: float, lines: int, start: float = 0.0) -> list[tuple[float, float]]:
+    step = seconds / max(1, lines)
+    return [(start + n * step, start + (n + 1) * step) for n in range(lines)]
+
+
+def _offsets_for(part: _Part) -> list[tuple[float, float]]:
+    if len(part.line_offsets) == part.lines:
+        return part.line_offsets
+    return _even(part.sound[1] - part.sound[0], part.lines, part.sound[0])
 
 
 def _placed_lines(offsets: list[tuple[float, float]], trimmed: float, start: float, end: float

@@ -154,8 +154,7 @@ class SegmentStore:
 
     def put_render(self, key: str, rendered: RenderedSegment) -> None:
         self.blobs.put(f"{key}.mp3", rendered.mp3)
-        meta = _RenderMeta(duration_seconds=rendered.duration_seconds, parts=rendered.parts, usage=rendered.usage,
-                           request_ids=rendered.request_ids, line_offsets=rendered.line_offsets)
+        meta = _RenderMeta(**rendered.model_dump(exclude={"key", "mp3"}))
         self.blobs.put(f"{key}.json", meta.model_dump_json().encode())
 
     def prune(self, older_than: dt.datetime) -> int:
@@ -171,5 +170,6 @@ class _RenderMeta(RenderedSegment):
     mp3: bytes = b""
 
     def with_mp3(self, key: str, mp3: bytes) -> RenderedSegment:
-        return RenderedSegment(key=key, mp3=mp3, duration_seconds=self.duration_seconds, parts=self.parts,
-                               usage=self.usage or Usage(), request_ids=self.request_ids, line_offsets=self.line_offsets)
+        # Fields missing from older metadata (line offsets, mastering) load as their defaults.
+        return RenderedSegment(**{**self.model_dump(exclude={"key", "mp3", "usage"}), "key": key, "mp3": mp3,
+                                  "usage": self.usage or Usage()})

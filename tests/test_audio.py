@@ -385,3 +385,29 @@ def test_indexed_parts_name_the_line_each_piece_comes_from() -> None:
     assert [[(i, piece.text) for i, piece in part] for part in parts] == [
         [(0, "Short.")], [(2, "One sentence here.")], [(2, "Another one there.")], [(3, "End.")]]
     assert [[line for _, line in part] for part in parts] == split_into_parts(lines, max_chars=20)
+
+
+def test_the_first_frames_of_a_silence_mp3_are_an_mp3_of_that_many_frames():
+    """Pauses are cut from one encoded silence: any prefix decodes whole, to exactly its frames' samples."""
+    import miniaudio
+
+    from civic_briefs.audio import frames_of, join_frames, samples_per_frame
+
+    for rate, kbps in ((22050, 64), (44100, 128)):
+        silence = frames_of(silence_mp3(2.5, sample_rate=rate, bitrate_kbps=kbps))
+        for count in (1, 7, silence.count):
+            joined = join_frames([silence.first(count)])
+            sound = miniaudio.mp3_read_f32(joined)
+            assert len(sound.samples) == count * samples_per_frame(rate)
+            assert max(map(abs, sound.samples)) == 0.0
+            assert mp3_info(joined).duration_seconds == pytest.approx(count * samples_per_frame(rate) / rate)
+        with pytest.raises(AudioError, match=f"cannot take {silence.count + 1} of the {silence.count} frames"):
+            silence.first(silence.count + 1)
+
+
+def test_joining_walked_frames_gives_the_bytes_join_mp3_gives():
+    from civic_briefs.audio import frames_of, join_frames
+
+    parts = [silence_mp3(0.3), silence_mp3(1.1), silence_mp3(0.05)]
+    assert join_frames([frames_of(p) for p in parts]) == join_mp3(parts)
+    assert frames_of(join_mp3(parts)).data == b"".join(frames_of(p).data for p in parts)

@@ -192,7 +192,7 @@ def test_a_killed_day_process_costs_minutes_and_only_what_was_in_flight(day_env,
     assert claims_left == []
     # Each brief has one MP3 in storage.
     for uid in briefs:
-        objects = list((settings.storage_path / settings.s3_prefix / uid / "daily").glob(f"{DAY}*"))
+        objects = list((settings.storage_path / settings.s3_prefix / uid / "daily").glob(f"{DAY}*.mp3"))
         assert len(objects) == 1, objects
     # The dead process's slots came back: nothing is held on the server now.
     deadline = time.monotonic() + 60

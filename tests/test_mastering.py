@@ -1,5 +1,8 @@
 """Mastering and the brief join (civic_briefs.mastering, rendering.join_brief), measured on the file.
 
+Each segment is mastered once, when it is rendered (rendering.render_segment); a brief is its
+segments' frames with encoded silence between them, decoded once to be measured.
+
 Every figure is measured again here from the bytes written, with the libraries themselves
 (miniaudio to decode, pyloudnorm for BS.1770 loudness, scipy's 4x oversampling for true peak), not
 with the code under test.
@@ -66,21 +69,31 @@ def silent_runs(mp3: bytes, threshold_db: float = -45.0, shortest: float = 0.15)
     return runs
 
 
-def joined(renderer, segments: list[Segment]):
+def rendered_and_joined(renderer, segments: list[Segment]):
     rendered = [rendering.render_segment(renderer, segment) for segment in segments]
-    return rendering.join_brief([rendering.SegmentAudio(r.mp3, r.line_offsets, len(s.lines))
-                                 for r, s in zip(rendered, segments)])
+    return rendered, rendering.join_brief([rendering.SegmentAudio.of(r, len(s.lines))
+                                           for r, s in zip(rendered, segments)])
 
 
 @pytest.fixture(scope="module")
-def offline_brief():
-    return joined(OfflineSpeech(), script_segments())
+def offline_rendered():
+    return rendered_and_joined(OfflineSpeech(), script_segments())
+
+
+@pytest.fixture(scope="module")
+def offline_brief(offline_rendered):
+    return offline_rendered[1]
 
 
 @pytest.fixture
-def elevenlabs_brief(standins):
+def elevenlabs_rendered(standins):
     speech = ElevenLabsSpeech(standins.settings(), timeout=10)
-    return joined(speech, script_segments())
+    return rendered_and_joined(speech, script_segments())
+
+
+@pytest.fixture
+def elevenlabs_brief(elevenlabs_rendered):
+    return elevenlabs_rendered[1]
 
 
 def check_mastered(brief) -> None:
@@ -216,8 +229,13 @@ def test_line_offsets_of_a_segment_in_several_parts_follow_the_parts(standins):
     hz = {"A": voice_hz(settings.voice_host_a), "B": voice_hz(settings.voice_host_b)}
     first_mp3, _ = dialogue_mp3(tuple((5.0, hz[line.speaker]) for line in lines[:4]), 0.3)  # what the stand-in sent
     part_one = check_whole_mp3(first_mp3).duration_seconds
-    assert rendered.line_offsets[3] == pytest.approx((3 * 5.3, 3 * 5.3 + 5.0), abs=1e-3)
-    assert rendered.line_offsets[4] == pytest.approx((part_one, part_one + 5.0), abs=1e-3)
+    # Mastering cut the silence before the first line's sound to EDGE_SECONDS and put LAME's delay in front.
+    samples, rate = decoded(first_mp3)
+    first_sound = int(np.flatnonzero(np.abs(samples[:, 0]) > 10 ** (-50 / 20))[0])
+    shift = rendered.sound_start - max(0, first_sound - round(rendering.EDGE_SECONDS * rate)) / rate
+    assert rendered.sound_start == pytest.approx(1105 / rate)
+    assert rendered.line_offsets[3] == pytest.approx((3 * 5.3 + shift, 3 * 5.3 + 5.0 + shift), abs=1e-3)
+    assert rendered.line_offsets[4] == pytest.approx((part_one + shift, part_one + 5.0 + shift), abs=1e-3)
     assert part_one > 4 * 5.0 + 3 * 0.3  # the first part's MP3 runs past its last line (encoder delay, padding)
 
 
@@ -228,10 +246,137 @@ def test_stored_renders_keep_line_offsets_and_older_ones_still_load(tmp_path):
     store = SegmentStore(LocalBlobStore(tmp_path))
     mp3 = silence_mp3(0.5)
     store.put_render("render-aa11", RenderedSegment(key="render-aa11", mp3=mp3, duration_seconds=0.5, parts=1,
-                                                    line_offsets=[(0.05, 0.3), (0.3, 0.45)]))
-    assert store.render("render-aa11").line_offsets == [(0.05, 0.3), (0.3, 0.45)]
+                                                    line_offsets=[(0.05, 0.3), (0.3, 0.45)], loudness_lufs=-16.02,
+                                                    true_peak_dbtp=-1.61, sound_start=0.05, sound_end=0.46))
+    back = store.render("render-aa11")
+    assert back.line_offsets == [(0.05, 0.3), (0.3, 0.45)]
+    assert (back.loudness_lufs, back.true_peak_dbtp, back.sound_start, back.sound_end, back.mastered) == (
+        -16.02, -1.61, 0.05, 0.46, True)
     # a render stored before lines were timed: its metadata has no line_offsets
     store.blobs.put("render-bb22.mp3", mp3)
     store.blobs.put("render-bb22.json", b'{"duration_seconds": 0.5, "parts": 1, "usage": {}, "request_ids": ["r1"]}')
     old = store.render("render-bb22")
     assert (old.mp3, old.line_offsets, old.request_ids) == (mp3, [], ["r1"])
+    assert (old.loudness_lufs, old.sound_start, old.mastered) == (None, None, False)
+
+
+# --------------------------------------------------------------------------- mastered once, per segment
+
+
+def measured_between_pauses(mp3: bytes) -> float:
+    """A segment's loudness as heard in a brief: with silence either side."""
+    samples, rate = decoded(mp3)
+    padded = np.pad(samples.astype(np.float64), ((rate, rate), (0, 0)))
+    return pyloudnorm.Meter(rate).integrated_loudness(padded)
+
+
+@pytest.mark.parametrize("which", ["offline", "elevenlabs"])
+def test_each_segment_is_mastered_when_it_is_rendered(which, request):
+    rendered, _ = request.getfixturevalue(f"{which}_rendered")
+    for render in rendered:
+        samples, rate = decoded(render.mp3)
+        lufs, peak = measured_between_pauses(render.mp3), loudness_and_peak(render.mp3)[1]
+        assert render.mastered
+        assert lufs == pytest.approx(-16.0, abs=0.25) and peak <= mastering.SEGMENT_MAX_TRUE_PEAK_DBTP
+        assert (render.loudness_lufs, render.true_peak_dbtp) == pytest.approx((lufs, peak), abs=0.01)
+        # its sound lies where it says: LAME's delay before it, the encoder's padding after it, silent
+        level = np.abs(samples[:, 0])
+        start, end = round(render.sound_start * rate), round(render.sound_end * rate)
+        assert start == 1105 and level[:start].max() < 0.01 and level[end + 100:].max(initial=0) < 0.01
+        edge = round(rendering.EDGE_SECONDS * rate)
+        assert level[start + edge: start + edge + rate // 10].max() > 10 ** (-50 / 20) * 0.9
+        assert render.duration_seconds == pytest.approx(len(samples) / rate, abs=1e-6)
+
+
+@pytest.mark.parametrize("which", ["offline", "elevenlabs"])
+def test_the_brief_is_the_segments_frames_and_its_peak_is_theirs(which, request):
+    """Joined at frame level: no segment is encoded again, and the brief's true peak measured on its
+    file is the loudest segment's (the join makes no new peaks)."""
+    rendered, brief = request.getfixturevalue(f"{which}_rendered")
+    for render in rendered:
+        assert mastering_frames(render.mp3) in brief.mp3
+    _, peak = loudness_and_peak(brief.mp3)
+    assert peak == pytest.approx(max(r.true_peak_dbtp for r in rendered), abs=0.1)
+    assert brief.true_peak_dbtp == pytest.approx(peak, abs=0.01)
+
+
+def mastering_frames(mp3: bytes) -> bytes:
+    """The audio frames of an MP3 with an Info header (the header is the first frame)."""
+    from civic_briefs.audio import frames_of
+
+    return frames_of(mp3).data
+
+
+@pytest.mark.parametrize("which", ["offline", "elevenlabs"])
+def test_segment_times_are_where_each_segment_sound_is_in_the_file(which, request):
+    """Each segment starts where its frames land in the brief, plus its own lead-in; its line times
+    are its offsets moved there."""
+    rendered, brief = request.getfixturevalue(f"{which}_rendered")
+    samples, rate = decoded(brief.mp3)
+    for render, start, end, times in zip(rendered, brief.segment_starts, brief.segment_ends, brief.line_times):
+        at = brief.mp3.index(mastering_frames(render.mp3))
+        assert start - render.sound_start == pytest.approx(frames_before(brief.mp3, at) * spf(rate) / rate, abs=1e-9)
+        # (kept inside the segment: a line time may begin in the EDGE_SECONDS the trim left)
+        assert times[0][0] == pytest.approx(max(start, start - render.sound_start + render.line_offsets[0][0]), abs=1e-6)
+        own, _ = decoded(render.mp3)
+        # the decoded segment inside the brief is the decoded segment alone (past the first frame's overlap)
+        first = round(start * rate) - render.sound_start * rate
+        here = samples[int(first) + 2 * spf(rate): int(first) + own.shape[0] - spf(rate)]
+        assert np.abs(here - own[2 * spf(rate): own.shape[0] - spf(rate)]).max() < 1e-4
+        if end != brief.segment_ends[-1]:
+            assert end - start == pytest.approx(render.sound_end - render.sound_start, abs=1e-9)
+
+
+def spf(rate: int) -> int:
+    return 1152 if rate >= 32000 else 576
+
+
+def frames_before(mp3: bytes, offset: int) -> int:
+    """Audio frames (after the Info frame) in ``mp3`` before byte ``offset``."""
+    from civic_briefs.audio import _audio_frames
+
+    return sum(1 for f in _audio_frames(mp3) if f.offset < offset)
+
+
+def test_a_render_stored_before_mastering_is_mastered_at_the_join():
+    """An old render (raw renderer output, no sound bounds) beside a mastered one: both at -16 LUFS in
+    the brief, the pause between them 1 s, each segment's times inside the file."""
+    speech = OfflineSpeech()
+    segments = script_segments()[:2]
+    old_raw = rendering.join_mp3([speech.render_part([(l.speaker, l.text) for l in segments[0].lines], []).mp3])
+    new = rendering.render_segment(speech, segments[1])
+    brief = rendering.join_brief([rendering.SegmentAudio(old_raw, [], len(segments[0].lines)),
+                                  rendering.SegmentAudio.of(new, len(segments[1].lines))])
+    check_mastered(brief)
+    check_times(brief, segments)
+    samples, rate = decoded(brief.mp3)
+    first_half = samples[: round(brief.segment_ends[0] * rate)].astype(np.float64)
+    assert pyloudnorm.Meter(rate).integrated_loudness(first_half) == pytest.approx(-16.0, abs=0.3)
+    pause = [e - s for s, e in silent_runs(brief.mp3) if s <= brief.segment_starts[1] <= e + 0.03]
+    assert len(pause) == 1 and 0.95 <= pause[0] <= 1.1, pause
+
+
+def test_the_streamed_meter_gives_what_pyloudnorm_and_4x_oversampling_give_on_the_whole_file():
+    """Stereo, 7 s at 44.1 kHz, a loud and a quiet stretch: measured in 3 s chunks, as on the whole."""
+    rate = 44100
+    t = np.arange(rate * 7) / rate
+    left = 0.5 * np.sin(2 * np.pi * 997 * t) * (t < 3) + 0.05 * np.sin(2 * np.pi * 220 * t)
+    right = 0.3 * np.sin(2 * np.pi * 5003 * t) * (t > 4)
+    pcm = mastering.to_pcm16(np.stack([left, right], axis=1).astype(np.float32))
+    mp3 = encode_pcm_to_mp3(pcm, rate, channels=2, bitrate_kbps=192)
+    lufs, peak = loudness_and_peak(mp3)
+    found = mastering.measure_mp3(mp3)
+    samples, _ = decoded(mp3)
+    assert (found.lufs, found.true_peak_dbtp) == pytest.approx((lufs, peak), abs=1e-6)
+    assert found.sample_peak_dbfs == pytest.approx(20 * math.log10(np.abs(samples).max()), abs=1e-6)
+    assert found.frames == samples.shape[0]
+
+
+def test_a_brief_louder_than_its_segments_say_has_its_true_peak_measured_on_the_file(offline_rendered):
+    """The segments' peaks are trusted only while the brief's own samples agree with them."""
+    rendered, _ = offline_rendered
+    understated = [rendering.SegmentAudio(r.mp3, r.line_offsets, len(s.lines), (r.sound_start, r.sound_end), -20.0)
+                   for r, s in zip(rendered, script_segments())]
+    brief = rendering.join_brief(understated)
+    _, peak = loudness_and_peak(brief.mp3)
+    assert peak > -19.0 and brief.true_peak_dbtp == pytest.approx(peak, abs=1e-2)

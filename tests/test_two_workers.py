@@ -184,7 +184,7 @@ def test_two_workers_pay_each_segment_once_and_publish_each_brief_once(shared_da
     s3 = s3_admin_client(moto_endpoint)
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])]
     assert sum(k.startswith("segments/render-") and k.endswith(".mp3") for k in keys) == len(distinct)
-    briefs = {k for k in keys if k.startswith(f"{settings.s3_prefix}/")}
+    briefs = {k for k in keys if k.startswith(f"{settings.s3_prefix}/") and k.endswith(".mp3")}
     assert sorted(k.rsplit("-", 1)[0] for k in briefs) == sorted(f"{settings.s3_prefix}/{uid}/daily/{day}" for uid in user_ids)
 
     # The two runs were at work at the same time.
