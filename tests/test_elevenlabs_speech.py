@@ -29,7 +29,7 @@ def make_speech(standins, waits: list[float] | None = None, **settings) -> Eleve
         time.sleep(seconds)
 
     return ElevenLabsSpeech(standins.settings(**settings), backoff_initial=0.01, backoff_max=0.05,
-                            busy_attempts=4, error_attempts=3, timeout=10, sleep=sleep)
+                            busy_attempts=4, error_attempts=3, timeout=60, sleep=sleep)
 
 
 def test_render_part_returns_mp3_request_id_billed_characters_and_line_times(standins):
