@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,9 @@ BriefType = Literal["daily", "weekly"]
 Section = Literal["top_story", "quick_hit"]
 SegmentKind = Literal["opening", "story", "news", "close"]
 Speaker = Literal["A", "B"]
+# How long a user's briefs are: about two, five and ten minutes (the counts are in settings).
+BriefLength = Literal["short", "standard", "long"]
+BRIEF_LENGTHS: tuple[str, ...] = get_args(BriefLength)
 
 # Ordered from least to most advanced; used for priority in selection.
 BILL_STATUSES = (
@@ -88,6 +91,7 @@ class User(BaseModel):
     email: str | None = None
     interests: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
+    brief_length: BriefLength = "standard"
     created_at: dt.datetime | None = None
 
     @property
