@@ -22,6 +22,7 @@ from rich.table import Table
 
 from civic_briefs import db, demo, inputs, prefect_setup, repo
 from civic_briefs.models import bill_label
+from civic_briefs.settings import BRIEF_TARGET_SECONDS
 
 # No rich panels: a usage error is one line ("Error: Invalid value for '--brief-date': ..."), however wide the terminal.
 app = typer.Typer(help="Civic Briefs: daily audio briefs on US legislation.", no_args_is_help=True,
@@ -101,6 +102,23 @@ def _usage_error(check: Callable[[str], T]) -> Callable[[str | None], T | None]:
 
 def _utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+@app.command("set-length")
+def set_length(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id in the users table.")],
+               brief_length: Annotated[str, typer.Argument(
+                   metavar="BRIEF_LENGTH", help="short, standard or long: about 2, 5 or 10 minutes.",
+                   callback=_usage_error(inputs.check_brief_length))]) -> None:
+    """Set how long a user's briefs are, from their next brief on."""
+    db.init_db()
+    with db.connection() as conn:
+        try:
+            user = inputs.known_user(conn, user_id)
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
+        repo.upsert_user(conn, user.model_copy(update={"brief_length": brief_length}))
+        conn.commit()
+    console.print(f"{user.id}: {brief_length} briefs (about {BRIEF_TARGET_SECONDS[brief_length] // 60} minutes)")
 
 
 @app.command("run-daily")

@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from civic_briefs import repo
 from civic_briefs.interests import UnknownInterestError, validate_interests
-from civic_briefs.models import BriefType, User
+from civic_briefs.models import BRIEF_LENGTHS, BriefLength, BriefType, User
 from civic_briefs.providers import storage
 
 MIN_CONCURRENT_BRIEFS, MAX_CONCURRENT_BRIEFS = 1, 256
@@ -110,6 +110,16 @@ def check_choice(value: object, choices: tuple[str, ...], parameter: str) -> str
     return value  # type: ignore[return-value]
 
 
+def check_brief_length(value: object, parameter: str = "brief_length") -> BriefLength:
+    """short, standard or long (about 2, 5 and 10 minutes)."""
+    return check_choice(value, BRIEF_LENGTHS, parameter)  # type: ignore[return-value]
+
+
+def check_optional_brief_length(value: object, parameter: str = "brief_length") -> BriefLength | None:
+    """A length for one brief; None (the user's own) when empty."""
+    return None if value is None or value == "" else check_brief_length(value, parameter)
+
+
 def check_flag(value: object, parameter: str) -> bool:
     if not isinstance(value, bool):
         raise InputError(parameter, f"{parameter} must be true or false, not {_show(value)}")
@@ -177,6 +187,7 @@ class BriefRequest:
     brief_date: dt.date
     brief_type: BriefType
     force: bool
+    brief_length: BriefLength | None = None
 
 
 @dataclass(frozen=True)
@@ -200,11 +211,11 @@ class BatchRequest:
 
 
 def brief_request(*, user_id: object, policy_interests: object, brief_date: object, brief_type: object,
-                  force: object, today: dt.date) -> BriefRequest:
+                  force: object, today: dt.date, brief_length: object = None) -> BriefRequest:
     return BriefRequest(user_id=check_user_id(user_id), policy_interests=check_policy_interests(policy_interests),
                         brief_date=check_brief_date(brief_date, today),
                         brief_type=check_choice(brief_type, BRIEF_TYPES, "brief_type"),  # type: ignore[arg-type]
-                        force=check_flag(force, "force"))
+                        force=check_flag(force, "force"), brief_length=check_optional_brief_length(brief_length))
 
 
 def day_request(*, brief_date: object, brief_type: object, max_concurrent_briefs: object, fan_out: object,

@@ -49,7 +49,11 @@ def news_key(interest: str, items: list[NewsItem], brief_date: dt.date, brief_ty
 def personal_key(kind: str, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
                  brief_type: BriefType, writer_name: str) -> str:
     """The opening and close depend on the listener and on what the shared segments say."""
-    listener = {"id": user.id, "name": user.name, "interests": user.interests}
+    listener: dict[str, Any] = {"id": user.id, "name": user.name, "interests": user.interests}
+    # Claude's opening names the length. Only the other lengths enter the key, so the openings and
+    # closes stored before lengths existed (all standard) keep their keys and are not paid for again.
+    if user.brief_length != "standard":
+        listener["brief_length"] = user.brief_length
     segments = [s.model_dump(mode="json", exclude={"usage"}) for s in stories + news]
     return f"{kind}-" + content_hash(listener, segments, brief_date, brief_type, writer_name)
 

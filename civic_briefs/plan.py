@@ -10,7 +10,9 @@ workers) works from the same plan.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,6 +20,9 @@ from pydantic import BaseModel, Field
 from civic_briefs import keys, news, selection
 from civic_briefs.interests import UnknownInterestError, validate_interests
 from civic_briefs.models import Bill, BillSelection, BriefType, NewsItem, Section, SelectedBill, User
+from civic_briefs.settings import BriefCounts, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class PlannedStory(BaseModel):
@@ -85,10 +90,11 @@ class DayPlan(BaseModel):
 
     def stale_for(self, users: list[User]) -> list[User]:
         """Those of ``users`` this plan cannot serve as it is: not in it, planned with other
-        interests, or planned with nothing to say (bills imported since may give them a brief)."""
+        interests or another length, or planned with nothing to say (bills imported since may give
+        them a brief)."""
         planned = {p.user.id: p for p in self.users}
         return [u for u in users if (p := planned.get(u.id)) is None or not p.has_content
-                or p.user.interests != u.interests]
+                or p.user.interests != u.interests or p.user.brief_length != u.brief_length]
 
     def replacing(self, other: DayPlan) -> DayPlan:
         """This plan with the users of ``other`` in place of its own plans for them (new ones at
@@ -125,9 +131,14 @@ class DayPlan(BaseModel):
 
 def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: BriefType, *,
              news_by_interest: dict[str, list[NewsItem]], writer_name: str, dedup_days: int, top_stories: int,
-             quick_hits: int, news_per_brief: int) -> DayPlan:
-    """Plan the briefs of ``users`` (each with the interests their brief covers): their bills,
-    selected in bulk, and which interests' news each takes."""
+             quick_hits: int, news_per_brief: int, lengths: Mapping[str, BriefCounts] | None = None) -> DayPlan:
+    """Plan the briefs of ``users`` (each with the interests and length their brief has): their
+    bills, selected in bulk, and which interests' news each takes.
+
+    ``top_stories``, ``quick_hits`` and ``news_per_brief`` are a standard brief's counts; the other
+    lengths' come from ``lengths`` (default: the settings')."""
+    counts = {**(lengths if lengths is not None else get_settings().brief_counts()),
+              "standard": BriefCounts(top_stories=top_stories, quick_hits=quick_hits, news_items=news_per_brief)}
     refused: dict[str, str] = {}
     for user in users:
         try:
@@ -137,7 +148,8 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
             refused[user.id] = f"{type(exc).__name__}: {exc}"
     selections = selection.select_for_users(
         conn, {u.id: u.interests for u in users if u.id not in refused}, brief_date, brief_type,
-        dedup_days=dedup_days, top_stories=top_stories, quick_hits=quick_hits)
+        dedup_days=dedup_days, top_stories=top_stories, quick_hits=quick_hits,
+        counts_by_user={u.id: (counts[u.brief_length].top_stories, counts[u.brief_length].quick_hits) for u in users})
     bills: dict[str, Bill] = {}
     used_news: dict[str, list[NewsItem]] = {}
     plans = []
@@ -146,6 +158,8 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
             plans.append(UserPlan(user=user, error=refused[user.id]))
             continue
         chosen = selections[user.id]
+        wanted_counts = counts[user.brief_length]
+        _say_if_short(user, len(chosen.items), wanted_counts)
         stories = []
         for item in chosen.items:
             bills[item.bill.id] = item.bill
@@ -153,11 +167,37 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
                                         bill_id=item.bill.id, section=item.section, interest=item.interest))
         wanted = {i: news_by_interest.get(i, []) for i in user.interests}
         news_segments = []
-        # An interest's list is cut the same way for every brief, so its segment stays shared.
-        for interest, items in news.news_for_brief(wanted, news_per_brief).items():
+        # An interest's list is cut the same way for every brief (at the standard's count, whatever
+        # the length), so its segment stays shared and the plan holds one list per interest.
+        for interest, items in _fitting(wanted, news_per_brief, wanted_counts.news_items).items():
             used_news[interest] = items
             news_segments.append(PlannedNews(key=keys.news_key(interest, items, brief_date, brief_type, writer_name),
                                              interest=interest))
         plans.append(UserPlan(user=user, stories=stories, news=news_segments))
     return DayPlan(brief_date=brief_date, brief_type=brief_type, writer_name=writer_name, bills=bills,
                    news=used_news, users=plans)
+
+
+def _fitting(news_by_interest: dict[str, list[NewsItem]], cut: int, limit: int) -> dict[str, list[NewsItem]]:
+    """``news.news_for_brief`` with each interest's list cut at ``cut`` whatever the brief's
+    ``limit``: a shorter length takes fewer interests' news, never a shorter list of one (with
+    ``cut == limit`` the two are the same)."""
+    kept: dict[str, list[NewsItem]] = {}
+    seen: set[str] = set()
+    for interest, items in news_by_interest.items():
+        items = items[:cut]
+        urls = {news.normalise_url(item.url) for item in items}
+        if not items or urls <= seen or len(seen | urls) > limit:
+            continue
+        kept[interest] = items
+        seen |= urls
+    return kept
+
+
+def _say_if_short(user: User, bills: int, wanted: BriefCounts) -> None:
+    """A user with fewer matching bills than their length takes gets what there is, and a brief
+    shorter than its length: the log says so (the length's promise holds when there are enough)."""
+    if bills < wanted.top_stories + wanted.quick_hits:
+        log.info("%s's %s brief has %d of the %d bills its length takes (%d top stories, %d quick hits): "
+                 "their interests match no more unheard bills, so it runs shorter", user.id, user.brief_length,
+                 bills, wanted.top_stories + wanted.quick_hits, wanted.top_stories, wanted.quick_hits)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from civic_briefs.models import Bill, BriefType, User
+from civic_briefs.models import BRIEF_LENGTHS, Bill, BriefType, User
 
 BILL_COLUMNS = (
     "id", "congress", "bill_type", "bill_number", "title", "policy_area", "subjects", "summary",
@@ -42,12 +42,20 @@ def _rows(cursor: Any) -> list[dict[str, Any]]:
 
 # --- users -------------------------------------------------------------------------------------
 
+class InvalidUserError(ValueError):
+    """A user's settings break a rule (the message says which); nothing was saved."""
+
+
 def upsert_user(conn: Any, user: User) -> None:
+    # A model_copy(update=...) skips validation, so the length is checked again before it is saved.
+    if user.brief_length not in BRIEF_LENGTHS:
+        raise InvalidUserError(f"brief_length must be {' or '.join(BRIEF_LENGTHS)}, not {user.brief_length!r}")
     conn.execute(
-        "INSERT INTO users (id, name, email, interests, timezone, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "INSERT INTO users (id, name, email, interests, timezone, brief_length, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, "
-        "interests = excluded.interests, timezone = excluded.timezone",
-        (user.id, user.name, user.email, json.dumps(user.interests), user.timezone,
+        "interests = excluded.interests, timezone = excluded.timezone, brief_length = excluded.brief_length",
+        (user.id, user.name, user.email, json.dumps(user.interests), user.timezone, user.brief_length,
          (user.created_at.isoformat() if user.created_at else now_iso())),
     )
 

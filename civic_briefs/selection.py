@@ -80,9 +80,11 @@ def select_for_users(
     dedup_days: int = 30,
     top_stories: int = 3,
     quick_hits: int = 4,
+    counts_by_user: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, BillSelection]:
     """Select every user's bills with two queries in all: the bills of every policy area asked
-    for, and every user's recently heard bills.
+    for, and every user's recently heard bills. ``counts_by_user`` gives a user their own
+    (top stories, quick hits), their brief length's; the others get ``top_stories``/``quick_hits``.
 
     Raises ``UnknownInterestError`` naming any interest id not in the taxonomy. Interests whose
     policy areas match no bill in the database are logged as a warning, not ignored silently.
@@ -103,7 +105,7 @@ def select_for_users(
         recent = heard.get(user_id, set())
         candidates = {interest: [b for b in by_interest[interest] if b.id not in recent]
                       for interest in dict.fromkeys(interests)}
-        picks = rank_bills(candidates, top_stories, quick_hits)
+        picks = rank_bills(candidates, *(counts_by_user or {}).get(user_id, (top_stories, quick_hits)))
         selections[user_id] = BillSelection(
             user_id=user_id, interests=list(candidates),
             items=[SelectedBill(bill=b, section=s, interest=i) for b, s, i in picks])

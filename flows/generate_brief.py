@@ -45,6 +45,9 @@ def generate_brief(
     brief_date: dt.date | None = Field(default=None, description="The brief's date (UTC), today or earlier; empty means today."),
     brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
     force: bool = Field(default=False, description="Make the brief again even if one exists for this user, type and date."),
+    brief_length: Literal["short", "standard", "long"] | None = Field(
+        default=None, description="short (about 2 minutes), standard (about 5) or long (about 10) for this run only; "
+                                  "empty uses the user's own."),
 ) -> PublishedBrief:
     """Make and publish one brief. An existing published brief is returned untouched unless
     ``force``; a skipped one is made if there is now something to say. Bad parameters end the
@@ -52,13 +55,14 @@ def generate_brief(
     log = get_run_logger()
     try:
         request = inputs.brief_request(user_id=user_id, policy_interests=policy_interests, brief_date=brief_date,
-                                       brief_type=brief_type, force=force, today=today())
+                                       brief_type=brief_type, force=force, today=today(), brief_length=brief_length)
         user = db.run_with_reconnect(lambda conn: inputs.known_user(conn, request.user_id))
     except inputs.InputError as exc:
         log.error("%s", exc)
         return Failed(message=str(exc), data=exc)
     user_id, policy_interests, day = request.user_id, request.policy_interests, request.brief_date
     brief_type, force = request.brief_type, request.force
+    length = request.brief_length or user.brief_length
     existing = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))
     if existing and existing["status"] == "published" and not force:
         log.info("Brief %s already published; nothing to do (force=True makes it again)", existing["id"])
@@ -66,6 +70,9 @@ def generate_brief(
             log.warning("The existing brief is for interests %s, not %s: pass force=True to make it again "
                         "(it replaces this user's %s brief for %s)", existing["policy_interests"], policy_interests,
                         brief_type, day)
+        if request.brief_length and request.brief_length != user.brief_length:
+            log.warning("The existing brief may not be %s (the user's length is %s): pass force=True to make it "
+                        "again at that length", request.brief_length, user.brief_length)
         return publishing.brief_from_row(existing)
     interests = policy_interests or user.interests
     try:
@@ -83,9 +90,10 @@ def generate_brief(
         except Exception as save_error:  # noqa: BLE001
             log.error("Could not record the failure of %s: %s", user_id, save_error)
         raise
-    # An ad-hoc run's interests are this brief's interests, in the opening too. A forced remake
+    # An ad-hoc run's interests and length are this brief's, in the opening too. A forced remake
     # selects afresh (bills imported since count): an ad-hoc plan is never the stored day plan.
-    plan = plan_briefs([user.model_copy(update={"interests": interests})], day, brief_type, stored=False)
+    plan = plan_briefs([user.model_copy(update={"interests": interests, "brief_length": length})], day, brief_type,
+                       stored=False)
     outcome = make_briefs(plan, [user_id], force=force, max_concurrent_briefs=1, beside_the_day=True)[0]
     if outcome.status == "failed":
         raise BriefFailed(outcome.error)

@@ -232,3 +232,36 @@ def test_a_bill_imported_again_between_plans_is_told_in_one_version_under_matchi
         # Every story's key is the key of the bill the plan will write it from.
         assert {p.user.id: p.stories[0].key for p in combined.users} == {
             "ana": keys.story_key(old, "top_story", day, "daily", "w"), "ben": keys.story_key(old, "top_story", day, "daily", "w")}
+
+
+def test_each_user_gets_their_lengths_counts_and_stories_stay_shared_across_lengths(conn):
+    from civic_briefs.settings import BriefCounts
+
+    seed(conn)
+    lengths = {"short": BriefCounts(top_stories=1, quick_hits=1, news_items=3),
+               "long": BriefCounts(top_stories=3, quick_hits=5, news_items=9)}
+    users = [make_user("ben", ["healthcare", "education"], "Ben Okafor").model_copy(update={"brief_length": length})
+             for length in ("short", "standard", "long")]
+    users = [u.model_copy(update={"id": f"ben-{u.brief_length}"}) for u in users]
+    plan = plan_day(conn, users, DAY, "daily", news_by_interest=NEWS, writer_name=WRITER,
+                    news_per_brief=NEWS_PER_BRIEF, lengths=lengths, **SELECTION)
+    sections = {p.user.brief_length: [(s.bill_id, s.section) for s in p.stories] for p in plan.users}
+    assert sections == {
+        "short": [("117-hr-1", "top_story"), ("117-hr-4", "quick_hit")],
+        "standard": [("117-hr-1", "top_story"), ("117-hr-4", "top_story"), ("117-hr-2", "quick_hit"),
+                     ("117-hr-5", "quick_hit")],
+        # Only 5 health and education bills exist before the brief's date: the long brief gets those.
+        "long": [("117-hr-1", "top_story"), ("117-hr-4", "top_story"), ("117-hr-2", "top_story"),
+                 ("117-hr-5", "quick_hit"), ("117-hr-3", "quick_hit")]}
+    # A bill in the same role is one segment whatever the length.
+    first = {p.user.brief_length: p.stories[0].key for p in plan.users}
+    assert len(set(first.values())) == 1
+    # Every brief hears an interest's whole list (4 health items, 3 education): a shorter length
+    # takes fewer interests, the first that fit (health's 4 do not fit in the short brief's 3).
+    news_of = {p.user.brief_length: [(n.interest, len(plan.news[n.interest])) for n in p.news] for p in plan.users}
+    assert news_of == {"short": [("education", 3)], "standard": [("healthcare", 4)],
+                       "long": [("healthcare", 4), ("education", 3)]}
+    assert len({n.key for p in plan.users for n in p.news if n.interest == "healthcare"}) == 1
+    # A user whose length changed since the stored plan is planned afresh.
+    changed = users[0].model_copy(update={"brief_length": "long"})
+    assert [u.id for u in plan.stale_for([changed, users[1], users[2]])] == ["ben-short"]

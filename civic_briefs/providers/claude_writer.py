@@ -285,6 +285,16 @@ def _bill_ref(bill_id: str) -> tuple[str, int] | None:
     return (match[1], int(match[2])) if match else None
 
 
+# What the opening may call the brief: the listener chose its length (see settings.SHORT_BRIEF).
+_BRIEF_LENGTH_WORDS = {"short": "a short brief, about two minutes", "standard": "a standard brief, about five minutes",
+                       "long": "a long brief, about ten minutes"}
+
+
+def _brief_length_text(user: User, stories: list[Segment]) -> str:
+    return (f"Brief length: {_BRIEF_LENGTH_WORDS[user.brief_length]} when there are enough bills; this one has "
+            f"{len(stories)} stories. Call it a two-, five- or ten-minute brief only if that fits.")
+
+
 def _length_text(shape: Shape) -> str:
     return (f"Length: between {shape.min_lines} and {shape.max_lines} lines, about {shape.target_chars} "
             f"characters of dialogue in total (at least {shape.min_chars}, at most {shape.max_chars}). "
@@ -390,7 +400,8 @@ class ClaudeWriter:
                       brief_type: BriefType) -> Segment:
         shape = SHAPES[("opening", brief_type)]
         task = (f"Segment: opening\nBrief: {brief_type} brief for {brief_date:%A, %B} {brief_date.day}, "
-                f"{brief_date.year}\n{_length_text(shape)}\nTask: open the brief for this listener: greet them "
+                f"{brief_date.year}\n{_brief_length_text(user, stories)}\n{_length_text(shape)}\n"
+                f"Task: open the brief for this listener: greet them "
                 f"by first name, introduce {self.settings.host_a_name} and {self.settings.host_b_name}, name every "
                 f"one of their interests (\"{spoken.interests_said(user.interests)}\"), and say what is coming up. "
                 f"Also write \"headline\" (one line, at most 100 characters, about the most "
