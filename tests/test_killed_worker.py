@@ -101,9 +101,12 @@ def in_flight_at(standins) -> dict[str, object]:
             "elevenlabs": {n for n in range(1, el.count + 1) if n not in issued}}
 
 
-def kill_mid_render(process: subprocess.Popen, log: Path, standins, timeout: float = 120) -> tuple[float, dict]:
+def kill_mid_render(process: subprocess.Popen, log: Path, standins, segments: Path,
+                    timeout: float = 120) -> tuple[float, dict]:
     """SIGKILL the day process (its whole group) while renders are in flight, at a moment when no
-    answer is on its way (the last one came 0.3 s ago or more), so that what was in flight is known."""
+    answer is on its way (the last one came 0.3 s ago or more) and every render answered is in the
+    segment store, so that what was in flight is known. (An answered render is mastered before it is
+    stored: a kill in that window repays it, as it would a render still at the provider.)"""
     el, anthropic = standins.elevenlabs, standins.anthropic
     deadline = time.monotonic() + timeout
     seen, changed = (-1, -1), time.monotonic()
@@ -114,7 +117,7 @@ def kill_mid_render(process: subprocess.Popen, log: Path, standins, timeout: flo
         if now != seen:
             seen, changed = now, time.monotonic()
         elif (el.in_flight >= 1 and len(el.issued) >= 3 and anthropic.count == len(anthropic.replies)
-              and time.monotonic() - changed >= 0.3):
+              and time.monotonic() - changed >= 0.3 and store_files(segments)[("render", ".json")] == len(el.issued)):
             kill_tree(process.pid)
             killed = time.monotonic()
             pending = in_flight_at(standins)
@@ -138,7 +141,7 @@ def test_a_killed_day_process_costs_minutes_and_only_what_was_in_flight(day_env,
     env, settings = day_env
     first, first_log = start_day(env, tmp_path, "killed")
     try:
-        killed, pending = kill_mid_render(first, first_log, standins)
+        killed, pending = kill_mid_render(first, first_log, standins, tmp_path / "segments")
     finally:
         stop_group(first)
     assert pending["elevenlabs"], "no render was in flight at the kill"
