@@ -18,6 +18,7 @@ Samples are float arrays of shape ``(frames, channels)`` in [-1, 1]. Nothing her
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ _GAIN_PRECISION_LU = 0.1
 EDGE_SECONDS = 0.02
 _SILENT = 10 ** (-50 / 20)  # below -50 dBFS counts as silence at a segment's edges
 _ANTI_SUBNORMAL = 1e-18
-_ONE_AT_A_TIME = threading.Lock()
+_AS_MANY_AS_CORES = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 # Decoded segments are 10-40 MB buffers: each freed one goes back to the system (native_memory).
 return_large_blocks()
 _STREAM_FRAMES = 1 << 17  # frames decoded and measured at a time: a brief's meter needs megabytes, not hundreds
@@ -293,9 +294,9 @@ def master_segment(mp3: bytes, bitrate_kbps: int) -> MasteredSegment:
     it once at its own rate and channels and (the nearest valid) ``bitrate_kbps``, measured on the
     encoded file. Segments so mastered join into a brief at frame level: loudness gating drops the
     pauses between them, so the brief measures -16 LUFS too. Raises AudioError for silence."""
-    # One segment at a time per process: mastering is CPU work on a decoded copy of the segment, so
-    # the renderers' threads mastering side by side only multiplied memory (5 of them: +630 MB).
-    with _ONE_AT_A_TIME:
+    # As many at once as there are cores: mastering is CPU work on a decoded copy of the segment, so
+    # more renderer threads mastering side by side than cores only multiply memory.
+    with _AS_MANY_AS_CORES:
         return _master_segment(mp3, bitrate_kbps)
 
 

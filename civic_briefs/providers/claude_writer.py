@@ -46,7 +46,7 @@ import datetime as dt
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -64,7 +64,7 @@ from civic_briefs.show_notes import news_bullets
 
 log = logging.getLogger(__name__)
 # The version of the instructions below; it is part of the writer's name and so of every cache key.
-PROMPT_VERSION = 2
+PROMPT_VERSION = 3
 
 _MILLION = Decimal(1_000_000)
 # Above this, the SDK refuses a non-streaming request before sending it (it would take > 10 minutes).
@@ -120,17 +120,20 @@ class Shape:
         return (self.min_chars + self.max_chars) // 2
 
 
-# (part, brief type) -> Shape. A daily brief is about six minutes (~5,000 characters of dialogue).
+# (part, brief type) -> Shape. The same for every brief length (a story is shared by every brief
+# that tells it): the lengths differ by their counts only. At ~15 characters a second, a daily top
+# story is ~42 s, a quick hit ~17 s, news ~29 s, the opening and close ~19 s each, so a short brief
+# (1 + 2) runs about 2 minutes, a standard one (3 + 5, and news) about 5 and a long one (8 + 12) 10.
 SHAPES: dict[tuple[str, BriefType], Shape] = {
-    ("top_story", "daily"): Shape(6, 14, 500, 1600),
+    ("top_story", "daily"): Shape(6, 12, 400, 850),
     ("top_story", "weekly"): Shape(8, 18, 800, 2400),
-    ("quick_hit", "daily"): Shape(2, 5, 120, 600),
+    ("quick_hit", "daily"): Shape(2, 4, 150, 350),
     ("quick_hit", "weekly"): Shape(2, 6, 200, 800),
-    ("news", "daily"): Shape(3, 10, 250, 1200),
+    ("news", "daily"): Shape(3, 8, 260, 600),
     ("news", "weekly"): Shape(4, 12, 400, 1800),
-    ("opening", "daily"): Shape(2, 6, 80, 600),
+    ("opening", "daily"): Shape(2, 6, 140, 420),
     ("opening", "weekly"): Shape(2, 6, 80, 700),
-    ("close", "daily"): Shape(2, 6, 80, 600),
+    ("close", "daily"): Shape(2, 6, 140, 420),
     ("close", "weekly"): Shape(2, 6, 80, 600),
 }
 
@@ -398,12 +401,16 @@ class ClaudeWriter:
 
     def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
                       brief_type: BriefType) -> Segment:
+        # It names every interest: room for their names beyond a three-interest opening's.
+        said = spoken.interests_said(user.interests)
         shape = SHAPES[("opening", brief_type)]
+        shape = replace(shape, min_chars=shape.min_chars + max(0, len(said) - 40),
+                        max_chars=shape.max_chars + max(0, len(said) - 40) * 2)
         task = (f"Segment: opening\nBrief: {brief_type} brief for {brief_date:%A, %B} {brief_date.day}, "
                 f"{brief_date.year}\n{_brief_length_text(user, stories)}\n{_length_text(shape)}\n"
                 f"Task: open the brief for this listener: greet them "
                 f"by first name, introduce {self.settings.host_a_name} and {self.settings.host_b_name}, name every "
-                f"one of their interests (\"{spoken.interests_said(user.interests)}\"), and say what is coming up. "
+                f"one of their interests (\"{said}\"), and say what is coming up. "
                 f"Also write \"headline\" (one line, at most 100 characters, about the most "
                 f"important story) and \"title\" (at most 80 characters).\n\n"
                 + self._listener_and_segments(user, stories, news))

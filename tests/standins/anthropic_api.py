@@ -121,7 +121,8 @@ def _body_problem(body: Any) -> str | None:
 
 def _fit(texts: list[str], lines: int, target: int, cut: bool = True) -> list[str]:
     """Cycle ``texts`` into ``lines`` lines of about ``target`` characters in total (``cut``: long
-    lines are shortened)."""
+    lines are shortened): lines padded to 70% of their share, so the whole lands near ``target`` as a
+    model following the asked length would."""
     per_line = max(20, target // max(lines, 1))
     filler = ["That is what the record shows.", "We will keep following it.", "It is worth knowing.",
               "The details are in the data."]
@@ -129,11 +130,11 @@ def _fit(texts: list[str], lines: int, target: int, cut: bool = True) -> list[st
     for index in range(lines):
         text = texts[index % len(texts)]
         extra = 0
-        while len(text) < per_line * 0.9:
+        while len(text) < per_line * 0.7:
             text += " " + filler[(index + extra) % len(filler)]
             extra += 1
-        if cut and len(text) > per_line * 1.5:
-            text = text[: int(per_line * 1.5)].rsplit(" ", 1)[0].rstrip(",;:") + "."
+        if cut and len(text) > per_line * 2.5:
+            text = text[: int(per_line * 2.5)].rsplit(" ", 1)[0].rstrip(",;:") + "."
         out.append(text)
     return out
 
