@@ -4,6 +4,7 @@ real files in ../shared/data/billstatus (tests/standins/govinfo_api.py). No inte
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -271,3 +272,85 @@ def test_the_current_congress():
     assert current_congress(dt.date(2023, 1, 2)) == 117
     assert current_congress(dt.date(2026, 12, 1)) == 119
     assert current_congress(dt.date(2027, 1, 3)) == 120
+
+
+# --- the sync-bills flow (the Prefect test harness) and its command ---------------------------------
+
+@pytest.fixture
+def flow_settings(settings_env, govinfo):
+    return settings_env(govinfo_base_url=govinfo.base_url, sync_congresses="[117]", sync_retry_wait_seconds=0,
+                        sync_max_retry_wait_seconds=0, sync_retries=RETRIES)
+
+
+def sync_artifact():
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return next(a for a in client.read_latest_artifacts(limit=200) if a.key == "sync-bills")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_flow_reports_every_file_in_a_table_and_its_counts_in_its_state(flow_settings, govinfo):
+    from civic_briefs import db
+    from flows.sync_bills import sync_bills
+
+    govinfo.fail("BILLSTATUS-117s3092.xml", "malformed")
+    govinfo.list_missing("BILLSTATUS-117hr99999.xml", 117, "hr")
+    govinfo.fail("BILLSTATUS-117hr5085.xml", "rate_limit", times=1)
+
+    state = sync_bills(return_state=True)
+
+    assert state.is_failed()
+    # Failures in lastmod order: the listed-but-missing file is the latest.
+    assert state.message == ("Synced congress 117: 57 files: 55 new, 0 changed, 0 unchanged, 2 failed; "
+                             "failed: BILLSTATUS-117s3092.xml, BILLSTATUS-117hr99999.xml")
+    artifact = sync_artifact()
+    assert artifact.type == "table"
+    assert artifact.description == "Synced congress 117: 57 files: 55 new, 0 changed, 0 unchanged, 2 failed"
+    rows = json.loads(artifact.data)
+    assert len(rows) == 57
+    failed = {r["file"]: r for r in rows if r["outcome"] == "failed"}
+    assert failed["BILLSTATUS-117hr99999.xml"]["reason"] == "HTTP 404 Not Found"
+    assert failed["BILLSTATUS-117s3092.xml"]["reason"].startswith("BILLSTATUS-117s3092.xml: malformed XML")
+    assert [r["outcome"] for r in rows[:2]] == ["failed", "failed"]  # failures first
+    ok = {r["file"]: r for r in rows if r["outcome"] == "new"}
+    assert ok["BILLSTATUS-117hr5085.xml"]["bill"] == "117-hr-5085"
+    assert ok["BILLSTATUS-117s1251.xml"] == {"congress": "117", "file": "BILLSTATUS-117s1251.xml", "bill": "117-s-1251",
+                                             "outcome": "new", "reason": "",
+                                             "lastmod": govinfo.lastmod["BILLSTATUS-117s1251.xml"].isoformat()}
+    with db.connection() as conn:
+        assert repo.count_bills(conn) == 55
+
+    # Two files "changed" at the source, one of them for real.
+    govinfo.touch("BILLSTATUS-117s1315.xml")
+    data = (BILLSTATUS_DIR / "BILLSTATUS-117s65.xml").read_bytes()
+    govinfo.replace("BILLSTATUS-117s65.xml", with_latest_action(data, "Held at the desk (in the stand-in)."))
+    again = sync_bills(return_state=True)
+    assert again.is_completed()
+    assert again.message == "Synced congress 117: 2 files: 0 new, 1 changed, 1 unchanged, 0 failed"
+    rows = json.loads(sync_artifact().data)
+    assert [(r["file"], r["outcome"]) for r in rows] == [("BILLSTATUS-117s65.xml", "changed"),
+                                                         ("BILLSTATUS-117s1315.xml", "unchanged")]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_sync_bills_command_runs_the_flow_once(flow_settings, govinfo):
+    from typer.testing import CliRunner
+
+    from civic_briefs.cli import app
+
+    result = CliRunner().invoke(app, ["sync-bills", "--congress", "117"])
+    assert result.exit_code == 0, result.output
+    assert "sync-bills ended COMPLETED: Synced congress 117: 56 files: 56 new, 0 changed, 0 unchanged, 0 failed" in (
+        " ".join(result.output.split()))
+    assert len(govinfo.file_requests()) == 56
+
+
+def test_the_sync_bills_command_refuses_a_congress_without_billstatus_data(settings_env):
+    from typer.testing import CliRunner
+
+    from civic_briefs.cli import app
+
+    result = CliRunner().invoke(app, ["sync-bills", "--congress", "99"])
+    assert result.exit_code == 2
+    assert "--congress must be a non-empty list of Congress numbers from 108 to" in " ".join(result.output.split())
