@@ -267,6 +267,46 @@ def test_a_sync_that_dies_mid_way_resumes_from_the_watermark(conn, govinfo, clie
     assert repo.count_bills(conn) == 56
 
 
+def test_a_sync_killed_mid_file_resumes_from_the_watermark_and_ends_with_every_bill(settings_env, govinfo, tmp_path):
+    """A real process, SIGKILLed while it waits for its 31st file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from civic_briefs import db
+
+    settings = settings_env(govinfo_base_url=govinfo.base_url, sync_retry_wait_seconds=0)
+    names = govinfo.names
+    govinfo.fail(names[30], "hold")
+    # From the test's folder (no .env of the checkout), with the BRIEFS_* settings_env set.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "tests.scripts.sync_once", str(CONGRESS)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert govinfo.held.wait(timeout=120), "the sync never asked for the held file"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        govinfo.release()
+    assert process.returncode == -signal.SIGKILL
+
+    db.init_db(settings)
+    with db.connection(settings) as conn:
+        assert repo.count_bills(conn) == 30
+        assert sync_state.get_watermark(conn, source_name(CONGRESS)) == govinfo.lastmod[names[29]]
+        before = len(govinfo.file_requests())
+        with GovinfoClient.from_settings(settings) as client:
+            report = sync(conn, client)
+        assert govinfo.file_requests()[before:] == names[30:]
+        assert report.counts == {"new": 26, "changed": 0, "unchanged": 0, "failed": 0}
+        assert repo.count_bills(conn) == 56
+        assert report.watermark_after == govinfo.latest()
+
+
 def test_the_current_congress():
     assert current_congress(dt.date(2021, 1, 3)) == 117
     assert current_congress(dt.date(2023, 1, 2)) == 117
