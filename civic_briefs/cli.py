@@ -67,6 +67,25 @@ def import_bills(paths: Annotated[list[Path], typer.Argument(help="BILLSTATUS XM
         raise typer.Exit(1)
 
 
+@app.command("sync-bills")
+def sync_bills(congress: Annotated[Optional[list[int]], typer.Option(
+        "--congress", metavar="N", help="A Congress to sync (repeat for more); default BRIEFS_SYNC_CONGRESSES, "
+                                        "or the current one.")] = None) -> None:
+    """Run the sync-bills flow once: import the BILLSTATUS files govinfo changed since the last sync.
+    Exits 1 if any file failed (the others are still imported)."""
+    from flows.sync_bills import sync_bills as sync_flow
+
+    if congress:
+        try:
+            inputs.check_congresses(list(congress), _utc_today(), parameter="--congress")
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--congress'") from exc
+    state = sync_flow(congresses=list(congress) if congress else None, return_state=True)
+    console.print(f"sync-bills ended {state.type.value}: {state.message or ''}")
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
 @app.command("add-demo-users")
 def add_demo_users() -> None:
     """Add (or update) the demo users."""

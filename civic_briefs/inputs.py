@@ -176,6 +176,27 @@ def check_paths(value: object, parameter: str = "paths") -> list[str]:
     return value
 
 
+# govinfo's BILLSTATUS bulk data starts with the 108th Congress (2003).
+FIRST_BILLSTATUS_CONGRESS = 108
+
+
+def check_congresses(value: object, today: dt.date, parameter: str = "congresses") -> list[int]:
+    """A non-empty list of Congress numbers that have BILLSTATUS data (108th to the current one)."""
+    from civic_briefs.sync.models import current_congress
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = [int(value)]
+    latest = current_congress(today)
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and FIRST_BILLSTATUS_CONGRESS <= v <= latest
+                       for v in value)):
+        raise InputError(parameter, f"{parameter} must be a non-empty list of Congress numbers from "
+                                    f"{FIRST_BILLSTATUS_CONGRESS} to {latest} (the current one), not {_show(value)}")
+    return sorted(set(value))
+
+
 # --- each flow's parameters, checked at once -----------------------------------------------------
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ def list_users_with_interests(conn: Any) -> list[User]:
 # --- bills -------------------------------------------------------------------------------------
 
 def upsert_bill(conn: Any, bill: Bill) -> None:
+    """Insert the bill, or update it only when its content differs: a bill imported again as it was
+    keeps its ``updated_at`` (sources rewrite their own update dates on bills that did not change)."""
     values = bill.model_dump()
     values["subjects"] = json.dumps(bill.subjects)
     for key in ("introduced_date", "latest_action_date"):
@@ -87,9 +89,10 @@ def upsert_bill(conn: Any, bill: Bill) -> None:
     values["updated_at"] = now_iso()
     placeholders = ", ".join("?" for _ in BILL_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in BILL_COLUMNS if c != "id")
+    changed = " OR ".join(f"bills.{c} IS NOT excluded.{c}" for c in BILL_COLUMNS if c not in ("id", "updated_at"))
     conn.execute(
         f"INSERT INTO bills ({', '.join(BILL_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}",
+        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {changed}",
         tuple(values[c] for c in BILL_COLUMNS),
     )
 

@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     anthropic_concurrency: int = 4
     brave_concurrency: int = 1
 
+    # Incremental sync of bills (civic_briefs/sync, the sync-bills flow): govinfo's BILLSTATUS bulk
+    # data, the files its sitemaps list as changed since the last sync.
+    govinfo_base_url: str = "https://www.govinfo.gov"
+    # Congresses to sync; empty: the current one (from today's date).
+    sync_congresses: list[int] = Field(default_factory=list)
+    sync_bill_types: list[str] = Field(default_factory=lambda: ["hr", "s", "hjres", "sjres", "hconres", "sconres",
+                                                                "hres", "sres"])
+    sync_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Tries after the first for a request that failed on a 429, a 5xx or a cut connection; the waits
+    # start at sync_retry_wait_seconds and double (a 429's Retry-After is honoured up to the max).
+    sync_retries: int = Field(default=4, ge=0, le=20)
+    sync_retry_wait_seconds: float = Field(default=2.0, ge=0)
+    sync_max_retry_wait_seconds: float = Field(default=60.0, ge=0)
+
     def brief_counts(self) -> dict[str, BriefCounts]:
         """Every brief length's counts, by length."""
         return {"short": SHORT_BRIEF,

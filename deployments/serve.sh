@@ -153,7 +153,8 @@ t1=$(date +%s)
 if [ "$WORK_POOL" = "briefs" ]; then
   deploy_cmds=("--all")
 else  # `deploy --all` ignores --pool: deploy one at a time
-  deploy_cmds=("--name daily-briefs" "--name generate-brief" "--name make-briefs" "--name import-bills")
+  deploy_cmds=("--name daily-briefs" "--name generate-brief" "--name make-briefs" "--name import-bills"
+               "--name sync-bills")
 fi
 : >"$RUN_DIR/deploy.log"
 for args in "${deploy_cmds[@]}"; do
@@ -165,7 +166,7 @@ for args in "${deploy_cmds[@]}"; do
     die "prefect deploy failed (log: $RUN_DIR/deploy.log)"
   fi
 done
-log "Deployed daily-briefs (06:00 UTC daily), generate-brief, make-briefs, import-bills in $(( $(date +%s) - t1 )) s"
+log "Deployed daily-briefs (06:00 UTC daily), generate-brief, make-briefs, import-bills, sync-bills (every 4 h at :30 from 01:30 UTC) in $(( $(date +%s) - t1 )) s"
 
 # Its last line says where failed-run alerts go (or a WARNING that they go nowhere): repeated below.
 "$PY" deployments/apply_automations.py | tee "$RUN_DIR/automations.log" | sed 's/^/[serve] /'

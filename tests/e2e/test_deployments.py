@@ -169,7 +169,17 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, pg_url, alert_webhook):
+def govinfo_e2e():
+    """The govinfo stand-in for the stack's sync-bills runs: a worker's run never reaches govinfo.gov."""
+    from tests.billstatus_expected import BILLSTATUS_DIR
+    from tests.standins import run_govinfo
+
+    with run_govinfo(BILLSTATUS_DIR) as control:
+        yield control
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, pg_url, alert_webhook, govinfo_e2e):
     from civic_briefs import db, demo, importer
     from civic_briefs.settings import Settings
 
@@ -193,6 +203,8 @@ def stack(tmp_path_factory, pg_url, alert_webhook):
         "BRIEFS_SPEECH_PROVIDER": "offline",
         "BRIEFS_NEWS_PROVIDER": "offline",
         "BRIEFS_ALERT_WEBHOOK_URL": alert_webhook[0],
+        "BRIEFS_GOVINFO_BASE_URL": govinfo_e2e.base_url,
+        "BRIEFS_SYNC_RETRY_WAIT_SECONDS": "0",
         "WORKERS": "2",
         "WORKER_LIMIT": "2",
     })
@@ -270,6 +282,26 @@ def test_daily_briefs_is_scheduled_at_0600_utc(stack):
     assert all((t.hour, t.minute, t.second) == (6, 0, 0) for t in starts), starts
     assert starts[0] > now and starts[0] - now <= dt.timedelta(days=1)
     assert [(b - a) for a, b in zip(starts, starts[1:])] == [dt.timedelta(days=1)] * (len(starts) - 1)
+
+
+def test_sync_bills_is_scheduled_every_4_hours_and_a_worker_run_imports_from_govinfo(stack, govinfo_e2e):
+    from civic_briefs import db, importer, repo
+
+    deployment = stack.http.get("/deployments/name/sync-bills/sync-bills").json()
+    [schedule] = deployment["schedules"]
+    assert schedule["schedule"]["cron"] == "30 1-23/4 * * *" and schedule["schedule"]["timezone"] == "UTC"
+    assert deployment["work_pool_name"] == "briefs"
+
+    run = stack.wait_final(stack.start_run("sync-bills/sync-bills", congresses=[117]))
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    files = len(govinfo_e2e.names)
+    assert run["state"]["message"].startswith(f"Synced congress 117: {files} files: ")
+    assert run["state"]["message"].endswith(" unchanged, 0 failed")
+    rows = json.loads(stack.artifacts("sync-bills")["sync-bills"]["data"])
+    assert sorted(r["file"] for r in rows) == sorted(govinfo_e2e.names)
+    sample = {b.id for b in importer.load_sample_bills()}
+    with db.connection(stack.settings) as conn:
+        assert repo.count_bills(conn) == len(sample | {r["bill"] for r in rows})
 
 
 def test_adhoc_generate_brief_publishes_a_playable_mp3(stack):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,6 +27,7 @@ from civic_briefs.settings import Settings
 from tests.standins.anthropic_api import AnthropicControl, messages
 from tests.standins.brave_api import BraveControl, news_search
 from tests.standins.elevenlabs_api import ElevenLabsControl, text_to_dialogue, text_to_dialogue_with_timestamps
+from tests.standins.govinfo_api import GovinfoControl, bulk_file, sitemap, sitemap_index
 
 
 @dataclass
@@ -72,27 +74,50 @@ def build_app(anthropic: AnthropicControl, elevenlabs: ElevenLabsControl, brave:
 
 
 @contextmanager
-def run_standins(*, anthropic_key: str = "sk-ant-standin-key", elevenlabs_key: str = "xi-standin-key",
-                 brave_key: str = "brave-standin-key") -> Iterator[StandIns]:
-    """Serve the stand-ins on a free loopback port for the duration of the ``with`` block."""
-    controls = AnthropicControl(anthropic_key), ElevenLabsControl(elevenlabs_key), BraveControl(brave_key)
+def serve_app(app: Starlette, name: str = "standins") -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(*controls), http="h11", ws="none", lifespan="off", log_level="warning",
+    config = uvicorn.Config(app, http="h11", ws="none", lifespan="off", log_level="warning",
                             timeout_graceful_shutdown=1, access_log=False)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="standins", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("stand-in server did not start")
+            raise RuntimeError(f"{name} server did not start")
         time.sleep(0.01)
     try:
-        yield StandIns(f"http://127.0.0.1:{port}", *controls)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def run_standins(*, anthropic_key: str = "sk-ant-standin-key", elevenlabs_key: str = "xi-standin-key",
+                 brave_key: str = "brave-standin-key") -> Iterator[StandIns]:
+    """Serve the stand-ins on a free loopback port for the duration of the ``with`` block."""
+    controls = AnthropicControl(anthropic_key), ElevenLabsControl(elevenlabs_key), BraveControl(brave_key)
+    with serve_app(build_app(*controls)) as base_url:
+        yield StandIns(base_url, *controls)
+
+
+@contextmanager
+def run_govinfo(folder: Path) -> Iterator[GovinfoControl]:
+    """The govinfo bulk data stand-in serving the BILLSTATUS files in ``folder``; its
+    ``base_url`` is set (see ``tests/standins/govinfo_api.py``)."""
+    control = GovinfoControl(folder)
+    app = Starlette(routes=[
+        Route("/sitemap/bulkdata/BILLSTATUS/sitemapindex.xml", sitemap_index, methods=["GET"]),
+        Route("/sitemap/bulkdata/BILLSTATUS/{group}/sitemap.xml", sitemap, methods=["GET"]),
+        Route("/bulkdata/BILLSTATUS/{congress}/{type}/{name}", bulk_file, methods=["GET"]),
+    ])
+    app.state.govinfo = control
+    with serve_app(app, "govinfo") as base_url:
+        control.base_url = base_url
+        yield control
