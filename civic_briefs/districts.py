@@ -4,7 +4,7 @@ The codes are those with a seat in Congress: the 50 states, the District of Colu
 territories with a delegate or resident commissioner. A district is a whole number from 0 to 53
 (California had 53 seats from 2013 to 2023, the most any state has had): 0 is an at-large seat,
 the only seat of the states and territories in ``AT_LARGE`` (one seat under both the 2010 and the
-2020 apportionment), and there "at-large" (or "AL") means 0. A district needs a state.
+2020 apportionment), and there "at-large" means 0. A district needs a state.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ STATE_CODES = frozenset(STATE_NAMES)
 NO_SENATE = frozenset({"DC", "PR", "GU", "VI", "AS", "MP"})
 AT_LARGE = frozenset({"AK", "DE", "ND", "SD", "VT", "WY"}) | NO_SENATE
 MAX_DISTRICT = 53
-_AT_LARGE_WORDS = {"at-large", "at large", "atlarge", "al"}
+_AT_LARGE_WORDS = {"at-large", "at large", "atlarge"}
 _DIGITS = re.compile(r"[0-9]{1,3}")
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from typer.testing import CliRunner
 
-from civic_briefs import repo
+from civic_briefs import db, inputs, repo
 from civic_briefs.billstatus import parse_billstatus, parse_file
 from civic_briefs.importer import import_paths, import_sample, load_sample_bills, load_sample_sponsorships
-from civic_briefs.models import Member, Sponsorship
+from civic_briefs.cli import app
+from civic_briefs.demo import demo_users
+from civic_briefs.models import Member, Sponsorship, User
 from tests.billstatus_expected import BILLSTATUS_DIR, EXPECTED
 
 BY_FILE = {e["source_file"]: e for e in EXPECTED}
@@ -160,3 +163,74 @@ def test_sample_sponsorships_are_the_real_ones_and_import(conn):
     import_sample(conn)
     stored = repo.sponsorships(conn, sample)
     assert len(stored) == sum(map(len, sample.values()))
+
+
+# --- where the listener lives ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("state", "district", "home"), [
+    ("WA", None, ("WA", None)), ("wa", "7", ("WA", 7)), (" IL ", 7, ("IL", 7)), ("CA", "53", ("CA", 53)),
+    ("AK", "at-large", ("AK", 0)), ("VT", "0", ("VT", 0)), ("DC", "At Large", ("DC", 0)), ("PR", 0, ("PR", 0)),
+    ("MT", "0", ("MT", 0)), ("MT", "2", ("MT", 2)), (None, None, (None, None)), ("", "", (None, None)),
+])
+def test_a_home_is_a_usps_code_and_a_district(state, district, home):
+    assert inputs.check_home(state, district) == home
+
+
+@pytest.mark.parametrize(("state", "district", "parameter", "message"), [
+    ("Washington", None, "state",
+     "state must be a USPS code of a state or territory (e.g. WA, NY, DC, PR), not 'Washington'"),
+    ("ZZ", "3", "state", "state must be a USPS code of a state or territory (e.g. WA, NY, DC, PR), not 'ZZ'"),
+    (7, None, "state", "state must be a USPS code of a state or territory (e.g. WA, NY, DC, PR), not 7"),
+    ("CA", "54", "district",
+     "district must be a whole number from 0 to 53 (0 or \"at-large\" for an at-large seat), not '54'"),
+    ("CA", "-1", "district",
+     "district must be a whole number from 0 to 53 (0 or \"at-large\" for an at-large seat), not '-1'"),
+    ("CA", "seven", "district",
+     "district must be a whole number from 0 to 53 (0 or \"at-large\" for an at-large seat), not 'seven'"),
+    ("CA", True, "district",
+     "district must be a whole number from 0 to 53 (0 or \"at-large\" for an at-large seat), not True"),
+    ("AK", "1", "district", "AK has one at-large seat in the House: its district is 0 (or \"at-large\"), not 1"),
+    ("NY", "at-large", "district", "NY has numbered districts (from 1): 0 is for at-large seats"),
+    (None, "7", "district", "district '7' needs a state: give the state first"),
+])
+def test_a_bad_home_is_refused_by_name(state, district, parameter, message):
+    with pytest.raises(inputs.InputError) as refused:
+        inputs.check_home(state, district)
+    assert (refused.value.parameter, str(refused.value)) == (parameter, message)
+
+
+def test_a_bad_home_is_never_saved(conn):
+    repo.upsert_user(conn, User(id="sue", name="Sue Park", interests=["healthcare"]))
+    conn.commit()
+    for state, district in (("XX", None), ("CA", 99), (None, 3), ("wa", None)):
+        with pytest.raises(repo.InvalidUserError):
+            repo.upsert_user(conn, repo.get_user(conn, "sue").model_copy(update={"state": state, "district": district}))
+    assert (repo.get_user(conn, "sue").state, repo.get_user(conn, "sue").district) == (None, None)
+
+
+def test_set_district_in_the_cli(settings_env):
+    runner = CliRunner()
+    assert runner.invoke(app, ["add-demo-users"]).exit_code == 0
+    done = runner.invoke(app, ["set-district", "lena", "wa", "7"])
+    assert done.exit_code == 0 and "lena: WA, district 7" in done.output
+    with db.connection() as conn:
+        assert (repo.get_user(conn, "lena").state, repo.get_user(conn, "lena").district) == ("WA", 7)
+    senators_only = runner.invoke(app, ["set-district", "lena", "OR"])
+    assert senators_only.exit_code == 0 and "lena: OR, no district: their senators only" in senators_only.output
+    at_large = runner.invoke(app, ["set-district", "lena", "AK", "at-large"])
+    assert at_large.exit_code == 0 and "lena: AK, at-large" in at_large.output
+    for args, words in ((["set-district", "lena", "Oregon"], "Invalid value for 'STATE': state must be a USPS code"),
+                        (["set-district", "lena", "CA", "60"], "Invalid value for 'DISTRICT': district must be a whole"),
+                        (["set-district", "nobody", "CA", "6"], "Invalid value for 'USER_ID': user_id 'nobody' is not")):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code == 2 and words in " ".join(refused.output.split()), refused.output
+    with db.connection() as conn:
+        assert (repo.get_user(conn, "lena").state, repo.get_user(conn, "lena").district) == ("AK", 0)
+
+
+def test_demo_users_have_homes_that_the_sample_names():
+    users = {u.id: u for u in demo_users()}
+    assert {u: (users[u].state, users[u].district) for u in users} == {
+        "maria": ("IL", 7), "james": ("NY", 10), "priya": ("CA", 18), "dwayne": ("CO", 1), "lena": (None, None)}
+    for user in users.values():
+        assert inputs.check_home(user.state, user.district) == (user.state, user.district)
