@@ -69,23 +69,31 @@ def _bill(bill_id: str) -> tuple[int, str, int]:
 
 def mention_sentences(mentions: Iterable[RepresentativeMention], brief_date: dt.date) -> list[str]:
     """One sentence per member (and tense): "Your representative, Rep. Jane Doe, is a cosponsor of
-    H.R. thirteen fifteen." A bill of a Congress that has ended is told in the past, and the member
-    was the listener's then: "Your senator at the time, Senator John Roe, was the sponsor of S. five."
+    H.R. thirteen fifteen." Two senators who cosponsor the same bills share one: "Your senators,
+    Senator A and Senator B, are cosponsors of ...". A bill of a Congress that has ended is told in
+    the past, and the member was the listener's then: "Your senator at the time, Senator John Roe,
+    was the sponsor of S. five."
     """
     groups: dict[tuple[str, bool], list[RepresentativeMention]] = {}
     for mention in mentions:
         ended = congress_ended(_bill(mention.bill_id)[0], brief_date)
         groups.setdefault((mention.member.bioguide_id, ended), []).append(mention)
+    # One sentence per key: a member's own, or the senators' who cosponsor the same bills.
+    said: dict[tuple[Any, ...], tuple[MemberRelation, bool, tuple[str, ...], tuple[str, ...], list[str]]] = {}
+    for (bioguide_id, ended), group in groups.items():
+        sponsored, cosponsored = (tuple(spoken_bill(*_bill(m.bill_id)[1:]) for m in group if m.role == role)
+                                  for role in ("sponsor", "cosponsor"))
+        rel = group[0].relation
+        key = ("senators", ended, cosponsored) if rel == "senator" and not sponsored else (bioguide_id, ended)
+        said.setdefault(key, (rel, ended, sponsored, cosponsored, []))[4].append(spoken_name(group[0].member))
     sentences = []
-    for (_, ended), group in groups.items():
-        member, rel = group[0].member, group[0].relation
-        said = {role: [spoken_bill(*_bill(m.bill_id)[1:]) for m in group if m.role == role]
-                for role in ("sponsor", "cosponsor")}
-        roles = [f"{'the sponsor' if role == 'sponsor' else 'a cosponsor'} of {spoken_list(labels)}"
-                 for role, labels in said.items() if labels]
-        who = f"Your {rel}{' at the time' if ended else ''}"
-        name = spoken_member(member.name, member.first_name, member.last_name, member.chamber)
-        sentences.append(f"{who}, {name}, {'was' if ended else 'is'} {' and '.join(roles)}.")
+    for rel, ended, sponsored, cosponsored, names in said.values():
+        many = len(names) > 1
+        roles = ([f"the sponsor of {spoken_list(sponsored)}"] if sponsored else []) + (
+            [f"{'cosponsors' if many else 'a cosponsor'} of {spoken_list(cosponsored)}"] if cosponsored else [])
+        who = f"Your {rel}{'s' if many else ''}{' at the time' if ended else ''}"
+        verb = ("were" if many else "was") if ended else ("are" if many else "is")
+        sentences.append(f"{who}, {spoken_list(names)}, {verb} {' and '.join(roles)}.")
     return sentences
 
 
