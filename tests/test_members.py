@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from civic_briefs import db, inputs, repo
 from civic_briefs.billstatus import parse_billstatus, parse_file
-from civic_briefs.importer import import_paths, import_sample, load_sample_bills, load_sample_sponsorships
 from civic_briefs.cli import app
 from civic_briefs.demo import demo_users
+from civic_briefs.importer import import_paths, import_sample, load_sample_bills, load_sample_sponsorships
 from civic_briefs.models import Member, Sponsorship, User
 from tests.billstatus_expected import BILLSTATUS_DIR, EXPECTED
 
