@@ -29,7 +29,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from pydantic import ValidationError
 
-from civic_briefs.models import Bill, BillStatus, Sponsor
+from civic_briefs.models import Bill, BillStatus, Chamber, Member, Sponsor, Sponsorship
 
 SUPPORTED_MAJOR_VERSION = "3"
 BILL_TYPES = frozenset({"hr", "s", "hjres", "sjres", "hconres", "sconres", "hres", "sres"})
@@ -90,7 +90,9 @@ class ParsedBill:
 
     ``cosponsors_count`` counts current cosponsors (withdrawn ones left out, 0 when there is no list);
     ``summary_version`` is the chosen CRS summary's action description (e.g. "Public Law") and
-    ``summary_date`` its action date; ``public_laws`` are numbers like "117-158".
+    ``summary_date`` its action date; ``public_laws`` are numbers like "117-158";
+    ``sponsorships`` its sponsor and every cosponsor, withdrawn ones too (with their
+    ``withdrawn`` date: they do not count, but the record keeps them).
     """
 
     bill: Bill
@@ -100,6 +102,11 @@ class ParsedBill:
     summary_date: dt.date | None
     public_laws: tuple[str, ...]
     actions: tuple[Action, ...]
+    sponsorships: tuple[Sponsorship, ...] = ()
+
+    @property
+    def current_sponsorships(self) -> tuple[Sponsorship, ...]:
+        return tuple(s for s in self.sponsorships if s.current)
 
 
 # --- entry points ------------------------------------------------------------------------------
@@ -305,6 +312,7 @@ def _parse_bill(el: Element, source: str) -> ParsedBill:
         summary_date=_date(_text(summary, "actionDate")) if summary is not None else None,
         public_laws=laws,
         actions=actions,
+        sponsorships=_sponsorships(el, bill),
     )
 
 
@@ -325,6 +333,50 @@ def _sponsor(el: Element) -> Sponsor | None:
         state=_text(item, "state"),
         bioguide_id=_text(item, "bioguideId"),
     )
+
+
+def _sponsorships(el: Element, bill: Bill) -> tuple[Sponsorship, ...]:
+    """The sponsor, then the cosponsors in source order. A member listed twice in one role (withdrawn,
+    then signed on again) is kept once: the current entry wins, else the last."""
+    found: dict[tuple[str, str], Sponsorship] = {}
+    for role, path in (("sponsor", "sponsors/item"), ("cosponsor", "cosponsors/item")):
+        for item in el.findall(path):
+            member = _member(item, bill.congress)
+            if member is None:
+                continue
+            if role == "sponsor":
+                entry = Sponsorship(bill_id=bill.id, member=member, role=role, date=bill.introduced_date, original=True)
+            else:
+                entry = Sponsorship(bill_id=bill.id, member=member, role=role,
+                                    date=_date(_text(item, "sponsorshipDate")),
+                                    original=(_text(item, "isOriginalCosponsor") or "").lower() == "true",
+                                    withdrawn=_date(_text(item, "sponsorshipWithdrawnDate")))
+            key = (member.bioguide_id, role)
+            if key not in found or not found[key].current or entry.current:
+                found[key] = entry
+    return tuple(found.values())
+
+
+def _member(item: Element, congress: int) -> Member | None:
+    """A ``<sponsors>`` or ``<cosponsors>`` item as a ``Member``; None without a bioguide id or name."""
+    bioguide_id, name = _text(item, "bioguideId"), _text(item, "fullName")
+    if not bioguide_id or not name:
+        return None
+    district_text = _text(item, "district")
+    district = int(district_text) if district_text and district_text.isdigit() else None
+    state = _text(item, "state")
+    return Member(bioguide_id=bioguide_id, name=name, first_name=_text(item, "firstName"),
+                  last_name=_text(item, "lastName"), party=_text(item, "party"), state=state.upper() if state else None,
+                  district=district, chamber=_chamber(name, district), congress=congress)
+
+
+def _chamber(name: str, district: int | None) -> Chamber | None:
+    """From the title the record gives the member; a delegate and the resident commissioner sit in the House."""
+    if name.startswith("Sen."):
+        return "senate"
+    if name.startswith(("Rep.", "Del.", "Resident Commissioner")) or district is not None:
+        return "house"
+    return None
 
 
 def _latest_summary(el: Element) -> Element | None:

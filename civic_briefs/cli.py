@@ -140,6 +140,33 @@ def set_length(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="T
     console.print(f"{user.id}: {brief_length} briefs (about {BRIEF_TARGET_SECONDS[brief_length] // 60} minutes)")
 
 
+@app.command("set-district")
+def set_district(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id in the users table.")],
+                 state: Annotated[str, typer.Argument(
+                     metavar="STATE", help="USPS code of their state or territory, e.g. WA, NY, DC, PR.",
+                     callback=_usage_error(inputs.check_state))],
+                 district: Annotated[Optional[str], typer.Argument(
+                     metavar="[DISTRICT]", help="Their congressional district, 1-53; 0 or at-large for an at-large "
+                     "seat. Without it only their senators are named.")] = None) -> None:
+    """Set where a user lives, so their brief names their senators and representative when these
+    sponsor or cosponsor one of its bills."""
+    try:
+        home_state, home_district = inputs.check_home(state, district)
+    except inputs.InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'DISTRICT'") from exc
+    db.init_db()
+    with db.connection() as conn:
+        try:
+            user = inputs.known_user(conn, user_id)
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
+        repo.upsert_user(conn, user.model_copy(update={"state": home_state, "district": home_district}))
+        conn.commit()
+    seat = ("no district: their senators only" if home_district is None
+            else "at-large" if home_district == 0 else f"district {home_district}")
+    console.print(f"{user.id}: {home_state}, {seat}")
+
+
 @app.command("run-daily")
 def run_daily(brief_date: Annotated[Optional[str], typer.Option(
                   metavar="YYYY-MM-DD", help="Today or earlier; default today (UTC).",

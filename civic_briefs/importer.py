@@ -1,7 +1,9 @@
 """Load bills into the database: GPO BILLSTATUS files, or the project's own demo sample.
 
-Each good file is upserted and committed on its own, so one bad file never costs the others;
-bad files are listed in the ``ImportReport`` with the reason.
+Each good file is upserted and committed on its own, with its sponsor and cosponsors (the
+``members`` and ``bill_sponsors`` rows) in the same transaction, so one bad file never costs the
+others and a bill is never seen without its sponsorships; bad files are listed in the
+``ImportReport`` with the reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from civic_briefs import repo
 from civic_briefs.billstatus import BillStatusError, parse_file
-from civic_briefs.models import Bill
+from civic_briefs.models import Bill, Sponsorship
 
 Progress = Callable[[int], Any]
 SAMPLE_RESOURCE = "sample_bills.json"
@@ -72,12 +74,12 @@ def import_paths(conn: Any, paths: Iterable[str | Path], progress: Progress | No
         try:
             if not path.is_file():
                 raise BillStatusError(str(path), "no such file")
-            bill = parse_file(path).bill
+            parsed = parse_file(path)
         except BillStatusError as exc:
             report.failed.append(ImportFailure(name=path.name or str(path), error=str(exc)))
         else:
-            _save(conn, bill)
-            report.imported.append(bill.id)
+            _save(conn, parsed.bill, parsed.sponsorships)
+            report.imported.append(parsed.bill.id)
         if progress:
             progress(1)
     return report
@@ -88,8 +90,19 @@ def load_sample_bills() -> list[Bill]:
 
     Facts come from real 117th-Congress BILLSTATUS records; the summaries are the project's own.
     """
+    return [Bill.model_validate(item) for item in _sample()]
+
+
+def load_sample_sponsorships() -> dict[str, list[Sponsorship]]:
+    """The sample bills' sponsorships, by bill id: each bill's sponsor, and those of its cosponsors
+    who are the demo users' own members of Congress (so the demo's listeners hear them named)."""
+    return {item["id"]: [Sponsorship.model_validate({**s, "bill_id": item["id"]}) for s in item.get("sponsorships", [])]
+            for item in _sample()}
+
+
+def _sample() -> list[dict[str, Any]]:
     text = (resources.files("civic_briefs") / "data" / SAMPLE_RESOURCE).read_text(encoding="utf-8")
-    return [Bill.model_validate(item) for item in json.loads(text)["bills"]]
+    return json.loads(text)["bills"]
 
 
 def import_sample(conn: Any, progress: Progress | None = None) -> ImportReport:
@@ -98,18 +111,20 @@ def import_sample(conn: Any, progress: Progress | None = None) -> ImportReport:
     A bill already there (say, imported from its BILLSTATUS file) is kept as it is: the sample
     fills in, never replaces. Returns the ids written."""
     report = ImportReport()
+    sponsorships = load_sample_sponsorships()
     for bill in load_sample_bills():
         if repo.get_bill(conn, bill.id) is None:
-            _save(conn, bill)
+            _save(conn, bill, sponsorships.get(bill.id, []))
             report.imported.append(bill.id)
         if progress:
             progress(1)
     return report
 
 
-def _save(conn: Any, bill: Bill) -> None:
+def _save(conn: Any, bill: Bill, sponsorships: Iterable[Sponsorship]) -> None:
     try:
         repo.upsert_bill(conn, bill)
+        repo.replace_sponsorships(conn, bill.id, sponsorships)
         conn.commit()
     except Exception:
         conn.rollback()

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from civic_briefs import repo
+from civic_briefs import districts, repo
 from civic_briefs.interests import UnknownInterestError, validate_interests
 from civic_briefs.models import BRIEF_LENGTHS, BriefLength, BriefType, User
 from civic_briefs.providers import storage
@@ -165,6 +165,22 @@ def check_policy_interests(value: object, parameter: str = "policy_interests") -
         return validate_interests(value)
     except UnknownInterestError as exc:
         raise InputError(parameter, f"{parameter}: {exc}") from exc
+
+
+def check_state(value: object, parameter: str = "state") -> str:
+    """A USPS code of a state or territory with a seat in Congress ("wa" is taken as "WA")."""
+    try:
+        return districts.check_state(value)
+    except districts.InvalidHomeError as exc:
+        raise InputError(parameter, str(exc)) from exc
+
+
+def check_home(state: object, district: object = None) -> tuple[str | None, int | None]:
+    """Where a user lives: (state, district), see ``civic_briefs.districts``; a district needs a state."""
+    try:
+        return districts.check_home(state, district)
+    except districts.InvalidHomeError as exc:
+        raise InputError(exc.parameter, str(exc)) from exc
 
 
 def check_paths(value: object, parameter: str = "paths") -> list[str]:

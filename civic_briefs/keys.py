@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from civic_briefs.models import Bill, BriefType, NewsItem, Section, Segment, User
+from civic_briefs.models import Bill, BriefType, NewsItem, RepresentativeMention, Section, Segment, User
 
 
 def content_hash(*parts: Any) -> str:
@@ -47,13 +47,17 @@ def news_key(interest: str, items: list[NewsItem], brief_date: dt.date, brief_ty
 
 
 def personal_key(kind: str, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
-                 brief_type: BriefType, writer_name: str) -> str:
-    """The opening and close depend on the listener and on what the shared segments say."""
+                 brief_type: BriefType, writer_name: str, mentions: list[RepresentativeMention] | None = None) -> str:
+    """The opening and close depend on the listener and on what the shared segments say; the
+    opening also on the listener's own members of Congress it names (``mentions``)."""
     listener: dict[str, Any] = {"id": user.id, "name": user.name, "interests": user.interests}
     # Claude's opening names the length. Only the other lengths enter the key, so the openings and
     # closes stored before lengths existed (all standard) keep their keys and are not paid for again.
     if user.brief_length != "standard":
         listener["brief_length"] = user.brief_length
+    # Likewise only an opening that names a member has them in its key.
+    if mentions and kind == "opening":
+        listener["mentions"] = [m.model_dump(mode="json", exclude={"member": {"updated_at"}}) for m in mentions]
     segments = [s.model_dump(mode="json", exclude={"usage"}) for s in stories + news]
     return f"{kind}-" + content_hash(listener, segments, brief_date, brief_type, writer_name)
 

@@ -42,6 +42,50 @@ class Sponsor(BaseModel):
     bioguide_id: str | None = None
 
 
+Chamber = Literal["house", "senate"]
+SponsorRole = Literal["sponsor", "cosponsor"]
+
+
+class Member(BaseModel):
+    """A member of Congress as a BILLSTATUS record names them (the ``members`` table).
+
+    ``district`` is the House district (0 for an at-large seat, a delegate's or the resident
+    commissioner's), None for a senator; ``chamber`` comes from the title in ``name`` ("Sen." or
+    "Rep."/"Del."/"Resident Commissioner"); ``congress`` is the Congress of the record it was read
+    from, so an older bill imported later does not undo a member's newer state or district.
+    """
+
+    bioguide_id: str
+    name: str = Field(description='As published, e.g. "Rep. Wild, Susan [D-PA-7]".')
+    first_name: str | None = None
+    last_name: str | None = None
+    party: str | None = None
+    state: str | None = None
+    district: int | None = None
+    chamber: Chamber | None = None
+    congress: int | None = None
+    updated_at: dt.datetime | None = None
+
+
+class Sponsorship(BaseModel):
+    """A member's name on a bill (the ``bill_sponsors`` table): its sponsor, or a cosponsor.
+
+    ``date`` is the cosponsor's sponsorship date (the bill's introduced date for its sponsor);
+    ``original`` whether they signed on when it was introduced; ``withdrawn`` the date a cosponsor
+    took their name off, after which they do not count."""
+
+    bill_id: str
+    member: Member
+    role: SponsorRole
+    date: dt.date | None = None
+    original: bool = False
+    withdrawn: dt.date | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.withdrawn is None
+
+
 class Bill(BaseModel):
     """One bill as stored in the ``bills`` table (source: GPO BILLSTATUS XML)."""
 
@@ -92,11 +136,26 @@ class User(BaseModel):
     interests: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
     brief_length: BriefLength = "standard"
+    state: str | None = Field(default=None, description="USPS code of the state or territory the listener lives in.")
+    district: int | None = Field(default=None, description="Their congressional district (0 at-large); only with a state.")
     created_at: dt.datetime | None = None
 
     @property
     def first_name(self) -> str:
         return self.name.split()[0] if self.name.strip() else self.name
+
+
+MemberRelation = Literal["senator", "representative", "delegate", "resident commissioner"]
+
+
+class RepresentativeMention(BaseModel):
+    """One of the listener's own members of Congress named on a bill of their brief: the opening
+    says so. ``relation`` is what the member is to the listener."""
+
+    member: Member
+    relation: MemberRelation
+    bill_id: str
+    role: SponsorRole
 
 
 class SelectedBill(BaseModel):

@@ -17,9 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from civic_briefs import keys, news, selection
+from civic_briefs import keys, members, news, selection
 from civic_briefs.interests import UnknownInterestError, validate_interests
-from civic_briefs.models import Bill, BillSelection, BriefType, NewsItem, Section, SelectedBill, User
+from civic_briefs.models import (
+    Bill,
+    BillSelection,
+    BriefType,
+    NewsItem,
+    RepresentativeMention,
+    Section,
+    SelectedBill,
+    User,
+)
 from civic_briefs.settings import BriefCounts, get_settings
 
 log = logging.getLogger(__name__)
@@ -43,11 +52,13 @@ class PlannedNews(BaseModel):
 
 class UserPlan(BaseModel):
     """One user's brief: the user (their interests as this brief has them) and its shared segments,
-    in the order they are heard."""
+    in the order they are heard; ``mentions``: the user's own members of Congress on its bills, which
+    its opening names (a personal touch: the shared segments do not change)."""
 
     user: User
     stories: list[PlannedStory] = Field(default_factory=list)
     news: list[PlannedNews] = Field(default_factory=list)
+    mentions: list[RepresentativeMention] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why this brief cannot be made (bad input), if so.")
 
     @property
@@ -90,11 +101,12 @@ class DayPlan(BaseModel):
 
     def stale_for(self, users: list[User]) -> list[User]:
         """Those of ``users`` this plan cannot serve as it is: not in it, planned with other
-        interests or another length, or planned with nothing to say (bills imported since may give
-        them a brief)."""
+        interests, another length or another home, or planned with nothing to say (bills imported
+        since may give them a brief)."""
         planned = {p.user.id: p for p in self.users}
         return [u for u in users if (p := planned.get(u.id)) is None or not p.has_content
-                or p.user.interests != u.interests or p.user.brief_length != u.brief_length]
+                or p.user.interests != u.interests or p.user.brief_length != u.brief_length
+                or (p.user.state, p.user.district) != (u.state, u.district)]
 
     def replacing(self, other: DayPlan) -> DayPlan:
         """This plan with the users of ``other`` in place of its own plans for them (new ones at
@@ -174,6 +186,8 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
             news_segments.append(PlannedNews(key=keys.news_key(interest, items, brief_date, brief_type, writer_name),
                                              interest=interest))
         plans.append(UserPlan(user=user, stories=stories, news=news_segments))
+    found = members.find_mentions(conn, {p.user.id: (p.user, [s.bill_id for s in p.stories]) for p in plans if p.stories})
+    plans = [p.model_copy(update={"mentions": found[p.user.id]}) if p.user.id in found else p for p in plans]
     return DayPlan(brief_date=brief_date, brief_type=brief_type, writer_name=writer_name, bills=bills,
                    news=used_news, users=plans)
 

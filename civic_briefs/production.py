@@ -330,11 +330,12 @@ class BriefMaker:
         plan, user = self.plan, user_plan.user
         stories = [self._writes[s.key].result()[0] for s in user_plan.stories]
         news = [self._writes[n.key].result()[0] for n in user_plan.news]
-        personal = {kind: keys.personal_key(kind, user, stories, news, plan.brief_date, plan.brief_type, plan.writer_name)
+        personal = {kind: keys.personal_key(kind, user, stories, news, plan.brief_date, plan.brief_type, plan.writer_name,
+                                            mentions=user_plan.mentions)
                     for kind in ("opening", "close")}
         writer = self.providers.writer
         opening_f = self._write(personal["opening"], (index,), lambda: writer.write_opening(
-            user, stories, news, plan.brief_date, plan.brief_type))
+            user, stories, news, plan.brief_date, plan.brief_type, mentions=user_plan.mentions))
         close_f = self._write(personal["close"], (index,), lambda: writer.write_close(
             user, stories, news, plan.brief_date, plan.brief_type))
         opening, close = opening_f.result()[0], close_f.result()[0]

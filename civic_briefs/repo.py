@@ -1,4 +1,4 @@
-"""Reading and writing rows: users, bills, briefs and brief_bills.
+"""Reading and writing rows: users, bills, members and their sponsorships, briefs and brief_bills.
 
 Every function takes an open libSQL connection (see ``civic_briefs.db``) and uses ``?`` parameters.
 JSON columns (interests, subjects, policy_interests, news, costs) are stored as JSON text.
@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from civic_briefs.models import BRIEF_LENGTHS, Bill, BriefType, User
+from civic_briefs.districts import InvalidHomeError, check_home
+from civic_briefs.models import BRIEF_LENGTHS, Bill, BriefType, Member, Sponsorship, User
 
 BILL_COLUMNS = (
     "id", "congress", "bill_type", "bill_number", "title", "policy_area", "subjects", "summary",
@@ -50,13 +51,21 @@ def upsert_user(conn: Any, user: User) -> None:
     # A model_copy(update=...) skips validation, so the length is checked again before it is saved.
     if user.brief_length not in BRIEF_LENGTHS:
         raise InvalidUserError(f"brief_length must be {' or '.join(BRIEF_LENGTHS)}, not {user.brief_length!r}")
+    try:
+        home = check_home(user.state, user.district)
+    except InvalidHomeError as exc:
+        raise InvalidUserError(str(exc)) from exc
+    if home != (user.state, user.district):
+        raise InvalidUserError(f"state and district must be stored as {home[0]!r} and {home[1]!r}, "
+                               f"not {user.state!r} and {user.district!r}")
     conn.execute(
-        "INSERT INTO users (id, name, email, interests, timezone, brief_length, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "INSERT INTO users (id, name, email, interests, timezone, brief_length, state, district, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, "
-        "interests = excluded.interests, timezone = excluded.timezone, brief_length = excluded.brief_length",
+        "interests = excluded.interests, timezone = excluded.timezone, brief_length = excluded.brief_length, "
+        "state = excluded.state, district = excluded.district",
         (user.id, user.name, user.email, json.dumps(user.interests), user.timezone, user.brief_length,
-         (user.created_at.isoformat() if user.created_at else now_iso())),
+         user.state, user.district, (user.created_at.isoformat() if user.created_at else now_iso())),
     )
 
 
@@ -116,6 +125,71 @@ def bills_in_policy_areas(conn: Any, areas: Iterable[str]) -> list[Bill]:
 
 def count_bills(conn: Any) -> int:
     return conn.execute("SELECT COUNT(*) FROM bills").fetchall()[0][0]
+
+
+# --- members and sponsorships ------------------------------------------------------------------
+
+MEMBER_COLUMNS = ("bioguide_id", "name", "first_name", "last_name", "party", "state", "district", "chamber",
+                  "congress", "updated_at")
+
+
+def replace_sponsorships(conn: Any, bill_id: str, sponsorships: Iterable[Sponsorship]) -> None:
+    """The bill's sponsor and cosponsors become ``sponsorships`` (its rows before are removed), and
+    each member's row is added, or updated from a record of the same or a newer Congress. Part of
+    the caller's transaction: no commit here."""
+    entries = list(sponsorships)
+    stamp = now_iso()
+    members = {s.member.bioguide_id: s.member for s in entries}
+    if members:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in MEMBER_COLUMNS if c != "bioguide_id")
+        conn.executemany(
+            f"INSERT INTO members ({', '.join(MEMBER_COLUMNS)}) VALUES ({', '.join('?' for _ in MEMBER_COLUMNS)}) "
+            f"ON CONFLICT (bioguide_id) DO UPDATE SET {updates} "
+            "WHERE COALESCE(excluded.congress, 0) >= COALESCE(members.congress, 0)",
+            [(m.bioguide_id, m.name, m.first_name, m.last_name, m.party, m.state, m.district, m.chamber, m.congress,
+              stamp) for m in members.values()])
+    conn.execute("DELETE FROM bill_sponsors WHERE bill_id = ?", (bill_id,))
+    if entries:
+        conn.executemany(
+            "INSERT INTO bill_sponsors (bill_id, bioguide_id, role, date, original, withdrawn) VALUES (?, ?, ?, ?, ?, ?)",
+            [(bill_id, s.member.bioguide_id, s.role, s.date.isoformat() if s.date else None, int(s.original),
+              s.withdrawn.isoformat() if s.withdrawn else None) for s in entries])
+
+
+def _member(row: dict[str, Any]) -> Member:
+    return Member(**{c: row[c] for c in MEMBER_COLUMNS})
+
+
+def get_member(conn: Any, bioguide_id: str) -> Member | None:
+    rows = _rows(conn.execute("SELECT * FROM members WHERE bioguide_id = ?", (bioguide_id,)))
+    return _member(rows[0]) if rows else None
+
+
+def count_members(conn: Any) -> int:
+    return conn.execute("SELECT COUNT(*) FROM members").fetchall()[0][0]
+
+
+def sponsorships(conn: Any, bill_ids: Iterable[str], *, states: Iterable[str] | None = None,
+                 include_withdrawn: bool = False) -> list[Sponsorship]:
+    """The sponsorships of these bills (sponsor first, then cosponsors as listed), with their members;
+    only members of ``states`` when given. Withdrawn cosponsors are left out unless asked for."""
+    ids = sorted(set(bill_ids))
+    wanted = sorted(set(states)) if states is not None else None
+    if not ids or wanted == []:
+        return []
+    where = [f"s.bill_id IN ({', '.join('?' for _ in ids)})"]
+    params: list[Any] = list(ids)
+    if wanted is not None:
+        where.append(f"m.state IN ({', '.join('?' for _ in wanted)})")
+        params += wanted
+    if not include_withdrawn:
+        where.append("s.withdrawn IS NULL")
+    rows = _rows(conn.execute(
+        f"SELECT s.bill_id, s.role, s.date, s.original, s.withdrawn, {', '.join('m.' + c for c in MEMBER_COLUMNS)} "
+        f"FROM bill_sponsors s JOIN members m ON m.bioguide_id = s.bioguide_id WHERE {' AND '.join(where)} "
+        "ORDER BY s.bill_id, s.role DESC, s.rowid", tuple(params)))
+    return [Sponsorship(bill_id=r["bill_id"], role=r["role"], date=r["date"], original=bool(r["original"]),
+                        withdrawn=r["withdrawn"], member=_member(r)) for r in rows]
 
 
 # --- briefs ------------------------------------------------------------------------------------

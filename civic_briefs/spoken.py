@@ -65,6 +65,30 @@ def spoken_sponsor(name: str | None, party: str | None = None, state: str | None
     return person
 
 
+# "Del. Norton, Eleanor Holmes [D-DC-At Large]" too (``_SPONSOR`` takes no "At Large").
+_MEMBER = re.compile(r"^(?P<title>Rep\.|Sen\.|Del\.|Resident Commissioner)\s+(?P<last>[^,]+),\s*(?P<first>[^\[]+?)\s*"
+                     r"(?:\[[^\]]*\])?\s*$")
+# How a member is named aloud, by the title the record gives them: "Rep. Jane Doe", "Senator John Roe".
+MEMBER_TITLES = {"Rep.": "Rep.", "Sen.": "Senator", "Del.": "Delegate", "Resident Commissioner": "Resident Commissioner"}
+
+
+def spoken_member(name: str, first_name: str | None = None, last_name: str | None = None,
+                  chamber: str | None = None) -> str:
+    """ "Rep. Davis, Danny K. [D-IL-7]" -> "Rep. Danny Davis"; "Sen. Grassley, Chuck [R-IA]" -> "Senator
+    Chuck Grassley" (the name the member goes by, as the record's full name has it, not the legal first
+    name); "Rep. Pascrell, Bill, Jr. [D-NJ-9]" -> "Rep. Bill Pascrell Jr."."""
+    match = _MEMBER.match(name.strip())
+    if match:
+        title = MEMBER_TITLES[match["title"]]
+        first, _, suffix = match["first"].strip().partition(", ")
+        nickname = re.search(r"\"([^\"]+)\"", first)
+        first = nickname[1] if nickname else re.sub(r"\s+[A-Z]\.$", "", first)
+        return " ".join(p for p in (title, first, match["last"].strip(), suffix.strip()) if p)
+    title = "Senator" if chamber == "senate" else "Rep." if chamber == "house" else ""
+    person = " ".join(p for p in (first_name, last_name) if p) or name.strip()
+    return f"{title} {person}".strip()
+
+
 def spoken_date(day: dt.date | None) -> str:
     """2021-03-04 -> "March 4, 2021"."""
     if day is None:

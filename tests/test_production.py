@@ -118,7 +118,7 @@ class FakeWriter:
                        lines=self._lines(f"News on {interest}.", *(i.title for i in items)), digest=f"- {interest}",
                        usage=Usage(input_tokens=80, output_tokens=40, requests=1, dollars=Decimal("0.001")))
 
-    def write_opening(self, user, stories, news, brief_date, brief_type) -> Segment:
+    def write_opening(self, user, stories, news, brief_date, brief_type, mentions=()) -> Segment:
         self._call("opening", user.id)
         return Segment(key=f"opening:{user.id}", kind="opening", shared=False,
                        lines=self._lines(f"Good morning, {user.first_name}!", f"{len(stories)} stories today."),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from civic_briefs.models import Bill, BriefType, NewsItem, Section, Segment, Usage, User
+from civic_briefs.models import Bill, BriefType, NewsItem, RepresentativeMention, Section, Segment, Usage, User
 
 
 class ProviderError(Exception):
@@ -54,8 +54,10 @@ class ScriptWriter(Protocol):
         """One interest's news segment, shared by every user with that interest."""
         ...
 
-    def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:
-        """The personal opening: greets the user by first name; carries headline and title."""
+    def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType,
+                      mentions: Sequence[RepresentativeMention] = ()) -> Segment:
+        """The personal opening: greets the user by first name; carries headline and title; names
+        the user's own members of Congress who sponsor or cosponsor one of its bills (``mentions``)."""
         ...
 
     def write_close(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:

@@ -46,6 +46,7 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -55,9 +56,9 @@ import httpx2
 import pydantic
 from pydantic import BaseModel, Field
 
-from civic_briefs import spoken
+from civic_briefs import members, spoken
 from civic_briefs.citations import cited_bills
-from civic_briefs.models import Bill, BriefType, Line, NewsItem, Section, Segment, Usage, User
+from civic_briefs.models import Bill, BriefType, Line, NewsItem, RepresentativeMention, Section, Segment, Usage, User
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, ScriptValidationError
 from civic_briefs.settings import Settings
 from civic_briefs.show_notes import news_bullets
@@ -400,23 +401,31 @@ class ClaudeWriter:
                        lines=self._lines(out.lines), digest=digest, interest=interest, usage=usage)
 
     def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date,
-                      brief_type: BriefType) -> Segment:
-        # It names every interest: room for their names beyond a three-interest opening's.
-        said = spoken.interests_said(user.interests)
+                      brief_type: BriefType, mentions: Sequence[RepresentativeMention] = ()) -> Segment:
+        interests_said = spoken.interests_said(user.interests)
+        said = members.mention_sentences(mentions, brief_date)
         shape = SHAPES[("opening", brief_type)]
-        shape = replace(shape, min_chars=shape.min_chars + max(0, len(said) - 40),
-                        max_chars=shape.max_chars + max(0, len(said) - 40) * 2)
+        # It names every interest: room for their names beyond a three-interest opening's, and for
+        # what is said about the listener's own members.
+        extra = max(0, len(interests_said) - 40)
+        shape = replace(shape, min_chars=shape.min_chars + extra,
+                        max_chars=shape.max_chars + 2 * extra + sum(len(s) for s in said))
+        home = (" Then tell the listener that their own members of Congress are part of today's bills: say each "
+                "sentence of \"own_members_said\" in the listener data, in those words or close to them, with the "
+                "member's name as written there." if said else "")
         task = (f"Segment: opening\nBrief: {brief_type} brief for {brief_date:%A, %B} {brief_date.day}, "
                 f"{brief_date.year}\n{_brief_length_text(user, stories)}\n{_length_text(shape)}\n"
                 f"Task: open the brief for this listener: greet them "
                 f"by first name, introduce {self.settings.host_a_name} and {self.settings.host_b_name}, name every "
-                f"one of their interests (\"{said}\"), and say what is coming up. "
+                f"one of their interests (\"{interests_said}\"), and say what is coming up."
+                f"{home} "
                 f"Also write \"headline\" (one line, at most 100 characters, about the most "
                 f"important story) and \"title\" (at most 80 characters).\n\n"
-                + self._listener_and_segments(user, stories, news))
+                + self._listener_and_segments(user, stories, news, mentions=mentions, said=said))
         interests = [spoken.interest_name(i) for i in dict.fromkeys(user.interests)]
         out, usage = self._write(OpeningOut, task, shape, self._allowed(stories, news), what=f"opening {user.id}",
-                                 first_name=user.first_name, interests=interests)
+                                 first_name=user.first_name, interests=interests,
+                                 own_members={members.spoken_name(m.member): m.relation for m in mentions})
         return Segment(key=f"opening:{user.id}:{brief_date.isoformat()}:{brief_type}", kind="opening",
                        lines=self._lines(out.lines), headline=out.headline.strip(), title=out.title.strip(),
                        usage=usage, shared=False)
@@ -439,12 +448,19 @@ class ClaudeWriter:
 
     # ---- shared machinery ----
 
-    def _listener_and_segments(self, user: User, stories: list[Segment], news: list[Segment]) -> str:
+    def _listener_and_segments(self, user: User, stories: list[Segment], news: list[Segment], *,
+                               mentions: Sequence[RepresentativeMention] = (), said: Sequence[str] = ()) -> str:
         top = sum(1 for s in stories if s.section == "top_story")
-        listener = {"first_name": user.first_name,
-                    "interests": [spoken.interest_name(i) for i in dict.fromkeys(user.interests)],
-                    "interests_said": spoken.interests_said(user.interests),
-                    "coming_up": spoken.coming_up(top, len(stories) - top, [s.interest or "" for s in news])}
+        listener: dict[str, Any] = {
+            "first_name": user.first_name,
+            "interests": [spoken.interest_name(i) for i in dict.fromkeys(user.interests)],
+            "interests_said": spoken.interests_said(user.interests),
+            "coming_up": spoken.coming_up(top, len(stories) - top, [s.interest or "" for s in news])}
+        if mentions:
+            listener["own_members"] = [
+                {"relation": m.relation, "name_spoken": members.spoken_name(m.member), "party": m.member.party,
+                 "bill_id": m.bill_id, "role": m.role} for m in mentions]
+            listener["own_members_said"] = list(said)
         return (_data("listener_data", "The listener", listener) + "\n\n"
                 + _data("segments_data", "The segments of this brief, in order", _segments_data(stories, news)))
 
@@ -465,7 +481,8 @@ class ClaudeWriter:
         return out
 
     def _write(self, output: type[OutT], task: str, shape: Shape, allowed: set[tuple[str, int]], *, what: str,
-               first_name: str | None = None, interests: list[str] | None = None) -> tuple[OutT, Usage]:
+               first_name: str | None = None, interests: list[str] | None = None,
+               own_members: dict[str, str] | None = None) -> tuple[OutT, Usage]:
         """Ask until a reply passes the checks; return it with the usage of every attempt.
 
         The ``ScriptValidationError`` raised when no attempt passes carries that usage as ``.usage``.
@@ -479,7 +496,7 @@ class ClaudeWriter:
                 out, attempt_usage = self._ask(output, prompt)
                 usage += attempt_usage
                 out.lines = _merge_turns(out.lines)  # type: ignore[attr-defined]
-                self._check(out, shape, allowed, first_name, interests or [])
+                self._check(out, shape, allowed, first_name, interests or [], own_members or {})
                 return out, usage
             except _Invalid as err:
                 usage += err.usage
@@ -519,7 +536,7 @@ class ClaudeWriter:
         return parsed, usage
 
     def _check(self, out: BaseModel, shape: Shape, allowed: set[tuple[str, int]], first_name: str | None,
-               interests: list[str]) -> None:
+               interests: list[str], own_members: dict[str, str] | None = None) -> None:
         lines = [line.text.strip() for line in out.lines]  # type: ignore[attr-defined]
         if any(not text for text in lines):
             raise _Invalid("a line was empty")
@@ -557,6 +574,12 @@ class ClaudeWriter:
         missing = [name for name in interests if not _names(" ".join(lines), name)]
         if missing:
             raise _Invalid(f"it did not name every interest of the listener: missing {', '.join(missing)}")
+        # The listener's own members, by the name they go by (the title may be said either way).
+        unsaid = [f"their {relation}, {name}" for name, relation in (own_members or {}).items()
+                  if not _says_member(" ".join(lines), name)]
+        if unsaid:
+            raise _Invalid(f"it did not tell the listener that {'; '.join(unsaid)}, is on one of today's bills "
+                           "(own_members_said)")
 
     def _usage(self, raw: dict[str, Any]) -> Usage:
         usage = Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0,
@@ -588,6 +611,13 @@ def _names(text: str, name: str) -> bool:
     words = name.lower().removeprefix("the ").split()
     pattern = r"[\s-]*".join(re.escape(w) for w in words)
     return re.search(rf"\b{pattern}\b", text.lower()) is not None
+
+
+def _says_member(text: str, spoken_name: str) -> bool:
+    """Whether ``text`` names the member "Rep. Jane Doe" as "Jane Doe" (any title before it)."""
+    person = spoken_name.split(" ", 1)[1] if spoken_name.startswith(("Rep. ", "Senator ", "Delegate ")) else (
+        spoken_name.removeprefix("Resident Commissioner "))
+    return re.search(rf"\b{re.escape(person)}\b", text, re.IGNORECASE) is not None
 
 
 def _provider_error(err: Exception) -> ProviderError:

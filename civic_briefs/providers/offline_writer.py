@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Sequence
 
 from civic_briefs.citations import cited_bills
-from civic_briefs.models import Bill, BriefType, Line, NewsItem, Section, Segment, User
+from civic_briefs.members import mention_sentences
+from civic_briefs.models import Bill, BriefType, Line, NewsItem, RepresentativeMention, Section, Segment, User
 from civic_briefs.show_notes import news_bullets
 from civic_briefs.spoken import (
     coming_up,
@@ -163,16 +165,20 @@ class OfflineWriter:
         return Segment(key=f"news:{interest}:{brief_date.isoformat()}:{brief_type}", kind="news", lines=_turns(texts),
                        digest=news_bullets(items), interest=interest)
 
-    def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType) -> Segment:
+    def write_opening(self, user: User, stories: list[Segment], news: list[Segment], brief_date: dt.date, brief_type: BriefType,
+                      mentions: Sequence[RepresentativeMention] = ()) -> Segment:
         top = [s for s in stories if s.section == "top_story"]
         ahead = coming_up(len(top), len(stories) - len(top), [s.interest or "" for s in news])
         period = "daily" if brief_type == "daily" else "weekly"
         today = f" Today we have {ahead}." if ahead else ""
+        # The listener's own members come before the start, from the second host (the lines still alternate).
+        said = mention_sentences(mentions, brief_date)
+        home = " ".join(["And closer to home:", said[0][0].lower() + said[0][1:], *said[1:]]) + " " if said else ""
         texts = [
             f"Good morning, {user.first_name}! I'm {self.host_a}.",
             f"And I'm {self.host_b}. This is your {period} Civic Brief for {spoken_weekday_date(brief_date)}.",
             f"We're following {interests_said(user.interests)} for you.{today}",
-            _pick(["Let's get started.", "Let's dive in.", "Here we go."], user.id, brief_date),
+            home + _pick(["Let's get started.", "Let's dive in.", "Here we go."], user.id, brief_date),
         ]
         return Segment(
             key=f"opening:{user.id}:{brief_date.isoformat()}:{brief_type}", kind="opening", lines=_turns(texts),

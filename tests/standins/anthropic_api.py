@@ -12,13 +12,14 @@ or read from (later) the prompt cache when it carries ``cache_control`` and is l
 Extra fault kinds: ``rate_limit`` (429), ``overloaded`` (529), ``server_error`` (500),
 ``unknown_bill`` (the script names a bill not in the request; ``label=`` chooses how it is written), ``max_tokens`` (the reply is cut off),
 ``short`` (one short line), ``no_disclosure`` (a close without the AI disclosure),
-``missing_interest`` (an opening that leaves out the listener's last interest), ``b_first`` (host B
+``missing_interest`` (an opening that leaves out the listener's last interest), ``missing_member`` (an
+opening that leaves out what ``own_members_said`` asks it to say), ``b_first`` (host B
 speaks first), ``same_host`` (a host speaks twice in a row), ``clerk_text`` (a story that reads the raw
 action text), ``spoken_unknown_bill`` (a story naming a bill not in its data by a spoken label).
 
 Like the instructions ask, the "model" says bills by the spoken forms in the bill data, starts every
 segment with host A, ends it with host B (an even number of lines) and names every interest of the
-listener in an opening.
+listener, and says the sentences about their own members of Congress, in an opening.
 """
 
 from __future__ import annotations
@@ -176,8 +177,9 @@ def _compose(body: dict[str, Any], mode: str | None, options: dict[str, Any] | N
         interests = listener.get("interests") or []
         topics = (", ".join(interests[:-1]) if mode == "missing_interest"
                   else listener.get("interests_said") or ", ".join(interests)) or "Congress"
+        home = "" if mode == "missing_member" else " ".join(listener.get("own_members_said") or [])
         texts = [f"Good morning, {first}! I'm {host_a}.", f"And I'm {host_b}. We have {len(segments)} segments today.",
-                 f"We're following {topics} for you, and we start with {lead}.", "Let's get into it."]
+                 f"We're following {topics} for you, and we start with {lead}.", f"{home} Let's get into it.".strip()]
         out["headline"], out["title"] = f"Today: {lead} and more", f"Civic Brief for {first}"
     else:
         disclosure = ("Thanks again for spending time with us." if mode == "no_disclosure"
