@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from civic_briefs import db, demo, inputs, prefect_setup, repo
+from civic_briefs import db, delivery, demo, inputs, prefect_setup, repo
 from civic_briefs.models import bill_label
 from civic_briefs.settings import BRIEF_TARGET_SECONDS
 
@@ -167,6 +167,35 @@ def set_district(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help=
     console.print(f"{user.id}: {home_state}, {seat}")
 
 
+@app.command("set-delivery")
+def set_delivery(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id in the users table.")],
+                 delivery_time: Annotated[str, typer.Argument(
+                     metavar="HH:MM", help="Local time their daily brief is out by, e.g. 06:30.",
+                     callback=_usage_error(inputs.check_delivery_time))],
+                 timezone: Annotated[Optional[str], typer.Option(
+                     "--timezone", metavar="IANA_NAME", help="Their timezone, e.g. America/Chicago (default: unchanged).",
+                     callback=_usage_error(inputs.check_timezone))] = None,
+                 weekly_day: Annotated[Optional[str], typer.Option(
+                     "--weekly-day", metavar="DAY", help="The weekday of their weekly deep-dive, e.g. sunday (default: unchanged).",
+                     callback=_usage_error(inputs.check_weekday))] = None) -> None:
+    """Set when a user's briefs are out: by HH:MM on their own local date, in their timezone."""
+    db.init_db()
+    with db.connection() as conn:
+        try:
+            user = inputs.known_user(conn, user_id)
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
+        changes: dict[str, object] = {"delivery_time": delivery_time}
+        if timezone is not None:
+            changes["timezone"] = timezone
+        if weekly_day is not None:
+            changes["weekly_day"] = weekly_day
+        user = user.model_copy(update=changes)
+        repo.upsert_user(conn, user)
+        conn.commit()
+    console.print(f"{user.id}: daily briefs by {user.delivery_time:%H:%M} {user.timezone}, weekly on {user.weekly_day.title()}s")
+
+
 @app.command("run-daily")
 def run_daily(brief_date: Annotated[Optional[str], typer.Option(
                   metavar="YYYY-MM-DD", help="Today or earlier; default today (UTC).",
@@ -252,12 +281,15 @@ def demo_command(verbose: Annotated[bool, typer.Option(  # noqa: ARG001 - read b
 
     from flows.daily_briefs import daily_briefs
 
-    day = dt.datetime.now(dt.UTC).date()
+    # Each listener's brief is dated by their own local date (their timezone), as the scheduled
+    # briefs are: the demo users span Los Angeles to UTC, so near midnight UTC two dates are made.
+    now = dt.datetime.now(dt.UTC)
+    days = sorted({delivery.local_date(u, now) for u in users})
     _limits_for_embedded_api()
     flow_started = repo.now_iso()
-    state = daily_briefs(brief_date=day, return_state=True)
+    state = daily_briefs(return_state=True)
     with db.connection() as conn:
-        rows = repo.list_briefs(conn, day)
+        rows = [r for day in days for r in repo.list_briefs(conn, day) if r["user_id"] in {u.id for u in users}]
     console.print(briefs_table(rows))
     published = [r for r in rows if r["status"] == "published"]
     made = segment_counts([r["costs"] or {} for r in published if r["updated_at"] >= flow_started])[0]

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
-from civic_briefs import districts, repo
+from civic_briefs import delivery, districts, repo
 from civic_briefs.interests import UnknownInterestError, validate_interests
 from civic_briefs.models import BRIEF_LENGTHS, BriefLength, BriefType, User
 from civic_briefs.providers import storage
 
+T = TypeVar("T")
 MIN_CONCURRENT_BRIEFS, MAX_CONCURRENT_BRIEFS = 1, 256
 BRIEF_TYPES: tuple[str, ...] = get_args(BriefType)
 FAN_OUTS = ("in-process", "deployment")
@@ -80,6 +82,25 @@ def check_brief_date(value: object, today: dt.date, parameter: str = "brief_date
     if value is None or value == "":
         return today
     return check_not_in_future(parse_date(value, parameter), today, parameter)
+
+
+def check_moment(value: object, now: dt.datetime, parameter: str = "at") -> dt.datetime:
+    """An aware moment, not after ``now``; ``now`` when empty. Naive datetimes and ISO text without
+    an offset are taken as UTC."""
+    if value is None or value == "":
+        return now
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InputError(parameter, f"{parameter} {_show(value)} is not a date and time (YYYY-MM-DDTHH:MM, UTC)") from exc
+    if not isinstance(moment, dt.datetime):
+        raise InputError(parameter, f"{parameter} must be a date and time (YYYY-MM-DDTHH:MM, UTC), not {_show(value)}")
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    if moment > now:
+        raise InputError(parameter, f"{parameter} {moment:%Y-%m-%dT%H:%M}Z is in the future (now is {now:%Y-%m-%dT%H:%M}Z)")
+    return moment
 
 
 # --- numbers and choices -------------------------------------------------------------------------
@@ -181,6 +202,20 @@ def check_home(state: object, district: object = None) -> tuple[str | None, int 
         return districts.check_home(state, district)
     except districts.InvalidHomeError as exc:
         raise InputError(exc.parameter, str(exc)) from exc
+
+
+def _delivery_check(check: Callable[[object], T], parameter: str) -> Callable[[object], T]:
+    def checked(value: object) -> T:
+        try:
+            return check(value)
+        except delivery.InvalidDeliveryError as exc:
+            raise InputError(parameter, str(exc)) from exc
+    return checked
+
+
+check_timezone = _delivery_check(delivery.check_timezone, "timezone")
+check_delivery_time = _delivery_check(delivery.check_delivery_time, "delivery_time")
+check_weekday = _delivery_check(delivery.check_weekday, "weekly_day")
 
 
 def check_paths(value: object, parameter: str = "paths") -> list[str]:

@@ -19,6 +19,9 @@ Speaker = Literal["A", "B"]
 # How long a user's briefs are: about two, five and ten minutes (the counts are in settings).
 BriefLength = Literal["short", "standard", "long"]
 BRIEF_LENGTHS: tuple[str, ...] = get_args(BriefLength)
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+# In Python's weekday() order (Monday is 0).
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 
 # Ordered from least to most advanced; used for priority in selection.
 BILL_STATUSES = (
@@ -136,6 +139,8 @@ class User(BaseModel):
     interests: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
     brief_length: BriefLength = "standard"
+    delivery_time: dt.time = Field(default=dt.time(6, 0), description="Local time their daily brief is published by.")
+    weekly_day: Weekday = Field(default="sunday", description="Local weekday of their weekly deep-dive.")
     state: str | None = Field(default=None, description="USPS code of the state or territory the listener lives in.")
     district: int | None = Field(default=None, description="Their congressional district (0 at-large); only with a state.")
     created_at: dt.datetime | None = None

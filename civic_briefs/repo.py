@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from civic_briefs import delivery
 from civic_briefs.districts import InvalidHomeError, check_home
 from civic_briefs.models import BRIEF_LENGTHS, Bill, BriefType, Member, Sponsorship, User
 
@@ -58,14 +59,22 @@ def upsert_user(conn: Any, user: User) -> None:
     if home != (user.state, user.district):
         raise InvalidUserError(f"state and district must be stored as {home[0]!r} and {home[1]!r}, "
                                f"not {user.state!r} and {user.district!r}")
+    try:
+        delivery.check_timezone(user.timezone)
+        delivery_time = delivery.check_delivery_time(user.delivery_time)
+        weekly_day = delivery.check_weekday(user.weekly_day)
+    except delivery.InvalidDeliveryError as exc:
+        raise InvalidUserError(f"user {user.id!r}: {exc}") from exc
     conn.execute(
-        "INSERT INTO users (id, name, email, interests, timezone, brief_length, state, district, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "INSERT INTO users (id, name, email, interests, timezone, brief_length, state, district, delivery_time, "
+        "weekly_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, "
         "interests = excluded.interests, timezone = excluded.timezone, brief_length = excluded.brief_length, "
-        "state = excluded.state, district = excluded.district",
+        "state = excluded.state, district = excluded.district, delivery_time = excluded.delivery_time, "
+        "weekly_day = excluded.weekly_day",
         (user.id, user.name, user.email, json.dumps(user.interests), user.timezone, user.brief_length,
-         user.state, user.district, (user.created_at.isoformat() if user.created_at else now_iso())),
+         user.state, user.district, delivery_time.strftime("%H:%M"), weekly_day,
+         (user.created_at.isoformat() if user.created_at else now_iso())),
     )
 
 

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     # Prefect orchestration
     # Briefs in progress at once (each carried from its segments to publishing by one thread).
     max_concurrent_briefs: int = Field(default=64, ge=1, le=256)
+    # Local-time delivery (flows/briefs_due.py, run every 15 minutes): a brief is made from this
+    # long before its listener's delivery time. It must cover a run's interval (15 min) and the
+    # time a day's briefs take to make.
+    delivery_lead_minutes: int = Field(default=60, ge=15, le=720)
     # fan_out "deployment": how many make-briefs runs share the day's users.
     fan_out_runs: int = Field(default=4, ge=1, le=64)
     # fan_out "deployment": how many times a batch whose run crashed (or failed before saving its

@@ -153,8 +153,8 @@ t1=$(date +%s)
 if [ "$WORK_POOL" = "briefs" ]; then
   deploy_cmds=("--all")
 else  # `deploy --all` ignores --pool: deploy one at a time
-  deploy_cmds=("--name daily-briefs" "--name generate-brief" "--name make-briefs" "--name import-bills"
-               "--name sync-bills")
+  deploy_cmds=("--name daily-briefs-due" "--name weekly-briefs-due" "--name daily-briefs" "--name generate-brief"
+               "--name make-briefs" "--name import-bills" "--name sync-bills")
 fi
 : >"$RUN_DIR/deploy.log"
 for args in "${deploy_cmds[@]}"; do
@@ -166,7 +166,7 @@ for args in "${deploy_cmds[@]}"; do
     die "prefect deploy failed (log: $RUN_DIR/deploy.log)"
   fi
 done
-log "Deployed daily-briefs (06:00 UTC daily), generate-brief, make-briefs, import-bills, sync-bills (every 4 h at :30 from 01:30 UTC) in $(( $(date +%s) - t1 )) s"
+log "Deployed daily-briefs-due and weekly-briefs-due (every 15 min: each listener's local delivery time), daily-briefs, generate-brief, make-briefs, import-bills, sync-bills (every 4 h at :30 from 01:30 UTC) in $(( $(date +%s) - t1 )) s"
 
 # Its last line says where failed-run alerts go (or a WARNING that they go nowhere): repeated below.
 "$PY" deployments/apply_automations.py | tee "$RUN_DIR/automations.log" | sed 's/^/[serve] /'

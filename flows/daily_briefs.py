@@ -9,14 +9,16 @@ batches, each a ``make-briefs`` run on any worker of the pool.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Completed, Failed
+from prefect.states import Completed, Failed, State
 from pydantic import Field
 
-from civic_briefs import db, inputs, publishing, repo
+from civic_briefs import db, delivery, inputs, publishing, repo
+from civic_briefs.models import BriefType, User
 from civic_briefs.production import BriefOutcome, today
 from civic_briefs.providers import registry
 from civic_briefs.settings import get_settings
@@ -28,7 +30,16 @@ from tasks.day import make_briefs, plan_briefs, prune_store
 def _daily_run_name() -> str:
     from prefect.runtime import flow_run
 
-    return f"daily-briefs-{flow_run.parameters.get('brief_date') or today()}"
+    return f"daily-briefs-{flow_run.parameters.get('brief_date') or 'local-' + today().isoformat()}"
+
+
+@dataclass
+class DayOutcome:
+    """What making one date's briefs came to: a row per user, and how often a brief was started again."""
+
+    brief_date: dt.date
+    rows: list[BriefOutcome]
+    retries: dict[str, int] = field(default_factory=dict)
 
 
 # Prefect's own validation is off: civic_briefs.inputs checks the parameters (see generate_brief).
@@ -36,7 +47,8 @@ def _daily_run_name() -> str:
       on_completion=[explain_crash_mark], on_failure=[explain_crash_mark])
 def daily_briefs(
     brief_date: dt.date | None = Field(
-        default=None, description="The day to make briefs for (UTC), today or earlier; empty means today."),
+        default=None, description="The day to make every user's brief for (UTC), today or earlier; empty means "
+                                  "each user's own local date now (their timezone)."),
     brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
     max_concurrent_briefs: int = Field(
         default=get_settings().max_concurrent_briefs,
@@ -47,8 +59,9 @@ def daily_briefs(
                     "a run of the make-briefs deployment picked up by any worker of its pool (needs a server and "
                     "workers with a free slot besides this run's: make serve)."),
 ):
-    """Make every user's brief for ``brief_date``. One user's failure does not stop the others;
-    the run ends Failed if any brief failed, with a table artifact of all users."""
+    """Make every user's brief for ``brief_date`` (or each user's for their own local date). One
+    user's failure does not stop the others; the run ends Failed if any brief failed, with a table
+    artifact of all users per date."""
     log = get_run_logger()
     try:
         request = inputs.day_request(brief_date=brief_date, brief_type=brief_type,
@@ -56,10 +69,25 @@ def daily_briefs(
     except inputs.InputError as exc:
         log.error("%s", exc)
         return Failed(message=str(exc), data=exc)
-    day, brief_type, fan_out = request.brief_date, request.brief_type, request.fan_out
-    max_concurrent_briefs = request.max_concurrent_briefs
-    settings = get_settings()
     users = db.run_with_reconnect(repo.list_users_with_interests)
+    if brief_date is None or brief_date == "":
+        now = dt.datetime.now(dt.UTC)
+        days: dict[dt.date, list[User]] = {}
+        for user in users:
+            days.setdefault(delivery.local_date(user, now), []).append(user)
+    else:
+        days = {request.brief_date: users}
+    outcomes = [make_day(day_users, day, request.brief_type, request.max_concurrent_briefs, request.fan_out)
+                for day, day_users in sorted(days.items())]
+    return day_state(outcomes)
+
+
+def make_day(users: list[User], day: dt.date, brief_type: BriefType, max_concurrent_briefs: int,
+             fan_out: str) -> DayOutcome:
+    """Make ``users``' briefs for ``day``: plan (the day's stored plan, with these users), make, and
+    write the day's table artifact. Briefs already published are left as they are."""
+    log = get_run_logger()
+    settings = get_settings()
     log.info("Making %s briefs for %d users on %s (fan-out: %s)", brief_type, len(users), day, fan_out)
     # Fails here, before any brief, when settings ask for a provider that cannot work.
     log.info("Providers: %s", registry.providers(settings).names().describe())
@@ -81,18 +109,29 @@ def daily_briefs(
         rows = make_briefs(plan, user_ids, max_concurrent_briefs=max_concurrent_briefs, progress_key=progress_key)
     create_table_artifact(key=f"{_artifact_prefix(brief_type)}-{day.isoformat()}", table=[_table_row(r, retries) for r in rows],
                           description=f"{brief_type.title()} briefs for {day}: one row per user")
+    return DayOutcome(brief_date=day, rows=rows, retries=retries)
+
+
+def day_state(days: list[DayOutcome]) -> State:
+    """The run's final state: Failed naming the failed briefs, if any; the prune of the segment store
+    is done first (the briefs are out; pruning is housekeeping)."""
+    log = get_run_logger()
     try:
         prune_store()
-    except Exception as exc:  # noqa: BLE001 - the briefs are out; pruning is housekeeping
+    except Exception as exc:  # noqa: BLE001
         log.error("Could not prune the segment store: %s", exc)
+    rows = [r for d in days for r in d.rows]
+    retries = {uid: n for d in days for uid, n in d.retries.items()}
     failed = [r for r in rows if r.status == "failed"]
     finished_rows = [r for r in rows if r.status != "failed"]
     summary = (f"{len(finished_rows)} of {len(rows)} briefs done ({sum(r.status == 'published' for r in rows)} published, "
                f"{sum(r.status == 'skipped' for r in rows)} skipped; {sum(r.made_now for r in finished_rows)} made now, "
                f"{sum(not r.made_now for r in finished_rows)} already there)")
+    if len(days) > 1:
+        summary += " for " + ", ".join(f"{d.brief_date} ({len(d.rows)})" for d in days)
     if retries:
         summary += f"; {len(retries)} started again after their make-briefs run crashed"
-    table = [_table_row(r, retries) for r in rows]
+    table = [{"brief_date": d.brief_date.isoformat()} | _table_row(r, retries) for d in days for r in d.rows]
     if failed:
         return Failed(message=f"{summary}; failed: {', '.join(r.user_id for r in failed)}", data=table)
     return Completed(message=summary, data=table)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 from pydantic import Field
 
-from civic_briefs import db, inputs, publishing, repo
+from civic_briefs import db, delivery, inputs, publishing, repo
 from civic_briefs.interests import validate_interests
 from civic_briefs.models import PublishedBrief
 from civic_briefs.production import today
@@ -31,7 +31,7 @@ def _brief_run_name() -> str:
     from prefect.runtime import flow_run
 
     p = flow_run.parameters
-    return f"brief-{p['user_id']}-{p.get('brief_date') or today()}"
+    return f"brief-{p['user_id']}-{p.get('brief_date') or 'local'}"
 
 
 # Prefect's own validation is off: the parameters are checked by civic_briefs.inputs, so a bad
@@ -42,7 +42,7 @@ def generate_brief(
     user_id: str = Field(description="The id of the user in the users table."),
     policy_interests: list[str] | None = Field(
         default=None, description="Interest ids for this run only (e.g. [\"healthcare\", \"climate\"]); empty uses the user's own."),
-    brief_date: dt.date | None = Field(default=None, description="The brief's date (UTC), today or earlier; empty means today."),
+    brief_date: dt.date | None = Field(default=None, description="The brief's date, today (UTC) or earlier; empty means the user's own local date now (their timezone)."),
     brief_type: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly."),
     force: bool = Field(default=False, description="Make the brief again even if one exists for this user, type and date."),
     brief_length: Literal["short", "standard", "long"] | None = Field(
@@ -61,6 +61,8 @@ def generate_brief(
         log.error("%s", exc)
         return Failed(message=str(exc), data=exc)
     user_id, policy_interests, day = request.user_id, request.policy_interests, request.brief_date
+    if brief_date is None or brief_date == "":
+        day = delivery.local_date(user, dt.datetime.now(dt.UTC))  # the listener's today, as scheduled briefs are dated
     brief_type, force = request.brief_type, request.force
     length = request.brief_length or user.brief_length
     existing = db.run_with_reconnect(lambda conn: repo.get_brief(conn, user_id, brief_type, day))

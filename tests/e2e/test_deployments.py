@@ -221,6 +221,7 @@ def stack(tmp_path_factory, pg_url, alert_webhook, govinfo_e2e):
         s.serve = s.sh("serve.sh")
         TIMINGS["serve.sh (server, setup, deploy, automations, 2 workers)"] = time.monotonic() - started
         assert s.serve.returncode == 0, s.serve.stdout + s.serve.stderr + s.logs()
+        s.due_runs = _scheduled_then_paused(s, ["daily-briefs-due", "weekly-briefs-due"])
         yield s
     finally:
         pids = s.pids()
@@ -265,23 +266,37 @@ def test_serve_starts_everything_on_postgres_and_is_idempotent(stack):
     assert len(stack.http.post("/automations/filter", json={}).json()) == 2  # updated, not duplicated
 
 
-def test_daily_briefs_is_scheduled_at_0600_utc(stack):
-    deployment = stack.http.get("/deployments/name/daily-briefs/daily-briefs").json()
+def _scheduled_then_paused(stack, names: list[str]) -> dict[str, list[dict]]:
+    """The runs the scheduler made for each deployment of ``names``; then the deployments are paused,
+    so that no brief falls due on the workers while the other tests run (their runs are not these)."""
+    found: dict[str, list[dict]] = {}
+    for name in names:
+        deployment = stack.http.get(f"/deployments/name/briefs-due/{name}").json()
+        deadline, runs = time.monotonic() + 90, []
+        while time.monotonic() < deadline and len(runs) < 3:
+            runs = stack.http.post("/flow_runs/filter", json={
+                "deployments": {"id": {"any_": [deployment["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+            time.sleep(1)
+        found[name] = [deployment, *runs]
+        stack.http.post(f"/deployments/{deployment['id']}/pause_deployment").raise_for_status()
+    return found
+
+
+@pytest.mark.parametrize(("name", "minutes", "brief_type"), [
+    ("daily-briefs-due", {0, 15, 30, 45}, "daily"), ("weekly-briefs-due", {7, 22, 37, 52}, "weekly")])
+def test_the_briefs_due_deployments_run_every_15_minutes(stack, name, minutes, brief_type):
+    deployment, *runs = stack.due_runs[name]
     [schedule] = deployment["schedules"]
-    assert schedule["schedule"]["cron"] == "0 6 * * *" and schedule["schedule"]["timezone"] == "UTC"
-    assert deployment["work_pool_name"] == "briefs"
-    deadline, runs = time.monotonic() + 90, []
-    while time.monotonic() < deadline and len(runs) < 3:
-        runs = stack.http.post("/flow_runs/filter", json={
-            "deployments": {"id": {"any_": [deployment["id"]]}},
-            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
-        time.sleep(1)
-    assert len(runs) >= 3, "the scheduler made no runs for daily-briefs"
+    assert schedule["schedule"]["timezone"] == "UTC" and deployment["work_pool_name"] == "briefs"
+    assert deployment["parameters"] == {"brief_type": brief_type}
+    assert len(runs) >= 3, f"the scheduler made no runs for {name}"
     starts = sorted(dt.datetime.fromisoformat(r["expected_start_time"]).astimezone(dt.UTC) for r in runs)
-    now = dt.datetime.now(dt.UTC)
-    assert all((t.hour, t.minute, t.second) == (6, 0, 0) for t in starts), starts
-    assert starts[0] > now and starts[0] - now <= dt.timedelta(days=1)
-    assert [(b - a) for a, b in zip(starts, starts[1:])] == [dt.timedelta(days=1)] * (len(starts) - 1)
+    assert {t.minute for t in starts} <= minutes and {t.second for t in starts} == {0}, starts
+    assert [(b - a) for a, b in zip(starts, starts[1:])] == [dt.timedelta(minutes=15)] * (len(starts) - 1)
+    assert all(r["parameters"] == {"brief_type": brief_type} for r in runs)
+    # The hand-run day has no schedule of its own any more.
+    assert stack.http.get("/deployments/name/daily-briefs/daily-briefs").json()["schedules"] == []
 
 
 def test_sync_bills_is_scheduled_every_4_hours_and_a_worker_run_imports_from_govinfo(stack, govinfo_e2e):
