@@ -32,9 +32,15 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("js-default", {"linkify": False, "typographer": False})
 
 
-def digest_html(digest: str) -> str:
-    """The digest's markdown as HTML; any HTML in it is escaped, not passed through."""
-    return _markdown().render(digest)
+def digest_html(digest: str, heading_offset: int = 0) -> str:
+    """The digest's markdown as HTML; any HTML in it is escaped, not passed through.
+    ``heading_offset``: how many levels its headings go down (on a page that has its own ``<h1>``)."""
+    md = _markdown()
+    tokens = md.parse(digest)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + heading_offset)}"
+    return md.renderer.render(tokens, md.options, {})
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +70,7 @@ def page_html(*, headline: str, title: str, brief_date: dt.date, digest: str, mp
         headline=headline, title=title, brief_date=brief_date, mp3_name=mp3_name,
         date_text=f"{brief_date:%A, %B} {brief_date.day}, {brief_date.year}",
         duration=f"{int(duration_seconds) // 60}:{int(duration_seconds) % 60:02d}",
-        digest=Markup(digest_html(digest)), chapters=chapters, lines=lines, captions_name=captions_name,
+        digest=Markup(digest_html(digest, heading_offset=2)), chapters=chapters, lines=lines, captions_name=captions_name,
     ).encode("utf-8")
 
 
