@@ -184,6 +184,12 @@ def publish_feed(storage: AudioStorage, prefix: str, user_id: str, today: dt.dat
     return url
 
 
+def current_url(storage: AudioStorage, prefix: str, user_id: str) -> str | None:
+    """The URL of ``user_id``'s feed as it stands (None if they have none yet); writes nothing."""
+    token = db.run_with_reconnect(lambda c: repo.feed_token(c, user_id))
+    return storage.url_for(feed_key(prefix, token)) if token else None
+
+
 class FeedRotatedError(RuntimeError):
     """The token changed while the feed was being written under the old one (which was removed)."""
 
