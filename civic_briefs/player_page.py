@@ -32,6 +32,8 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("js-default", {"linkify": False, "typographer": False})
 
 
+# A feed renders each of a month of digests every time it is written; a digest never changes.
+@lru_cache(maxsize=4096)
 def digest_html(digest: str, heading_offset: int = 0) -> str:
     """The digest's markdown as HTML; any HTML in it is escaped, not passed through.
     ``heading_offset``: how many levels its headings go down (on a page that has its own ``<h1>``)."""
