@@ -166,20 +166,26 @@ def cover_url(storage: AudioStorage, prefix: str) -> str:
 def publish_feed(storage: AudioStorage, prefix: str, user_id: str, today: dt.date | None = None) -> str:
     """Write ``user_id``'s feed (giving them a token first if they have none) and return its URL."""
     token = db.run_with_reconnect(lambda c: repo.save_feed_token(c, user_id, new_token(), replace=False))
-    # Taken before the briefs are read: a brief published after it makes this feed stale.
-    stamp = repo.now_iso()
-    since = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=FEED_DAYS - 1)
-    user, rows = db.run_with_reconnect(lambda c: (repo.get_user(c, user_id),
-                                                  repo.published_briefs_since(c, user_id, since)))
     key = feed_key(prefix, token)
-    body = feed_xml(user, [Episode.of(r) for r in rows if r["audio_url"]], feed_url=storage.url_for(key),
-                    image_url=cover_url(storage, prefix))
-    url = storage.put(key, body, CONTENT_TYPES[".xml"], cache_control=get_settings().feed_cache_control)
-    # Rotated meanwhile: the old token's feed must not come back.
-    if db.run_with_reconnect(lambda c: repo.feed_token(c, user_id)) != token:
-        storage.delete(key)
-        raise FeedRotatedError(f"{user_id}'s feed token was rotated while the feed was written; the new one is current")
-    db.run_with_reconnect(lambda c: repo.mark_feed_written(c, user_id, token, stamp))
+    # Two of a user's briefs published at once (a daily and a weekly) each write the feed: whichever
+    # write lands last must hold both, so a write that missed a brief published meanwhile goes again.
+    for _ in range(3):
+        # Taken before the briefs are read: a brief published after it makes this feed stale.
+        stamp = repo.now_iso()
+        since = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=FEED_DAYS - 1)
+        user, rows = db.run_with_reconnect(lambda c: (repo.get_user(c, user_id),
+                                                      repo.published_briefs_since(c, user_id, since)))
+        body = feed_xml(user, [Episode.of(r) for r in rows if r["audio_url"]], feed_url=storage.url_for(key),
+                        image_url=cover_url(storage, prefix))
+        url = storage.put(key, body, CONTENT_TYPES[".xml"], cache_control=get_settings().feed_cache_control)
+        # Rotated meanwhile: the old token's feed must not come back.
+        if db.run_with_reconnect(lambda c: repo.feed_token(c, user_id)) != token:
+            storage.delete(key)
+            raise FeedRotatedError(f"{user_id}'s feed token was rotated while the feed was written; "
+                                   "the new one is current")
+        db.run_with_reconnect(lambda c: repo.mark_feed_written(c, user_id, token, stamp))
+        if not db.run_with_reconnect(lambda c: repo.published_since(c, user_id, stamp)):
+            break
     log.info("Wrote %s's feed: %d briefs, %d bytes", user_id, len(rows), len(body))
     return url
 

@@ -305,6 +305,12 @@ def mark_feed_written(conn: Any, user_id: str, token: str, stamp: str) -> None:
         raise
 
 
+def published_since(conn: Any, user_id: str, stamp: str) -> bool:
+    """Whether one of the user's briefs was published (saved) after ``stamp``."""
+    return bool(conn.execute("SELECT 1 FROM briefs WHERE user_id = ? AND status = 'published' AND updated_at > ? LIMIT 1",
+                             (user_id, stamp)).fetchall())
+
+
 def stale_feed_users(conn: Any) -> list[str]:
     """Users whose feed was never written, or last written before one of their briefs was published."""
     rows = conn.execute(

@@ -194,3 +194,24 @@ def test_a_feed_that_cannot_be_written_leaves_the_brief_published_and_the_days_e
     assert len(feedparser.parse((settings.storage_path / key).read_bytes()).entries) == 1
     with db.connection() as conn:
         assert repo.stale_feed_users(conn) == []
+
+
+def test_a_feed_write_that_missed_a_brief_published_meanwhile_writes_again(world):
+    """A's feed write read the briefs before B was published and lands after B's own write: it
+    goes again, so the feed that stays holds both."""
+    settings, bills = world
+    published_meanwhile: list[dict] = []
+
+    class BriefBetweenReadAndWrite(LocalStorage):
+        def put(self, key, data, content_type="audio/mpeg", cache_control=None):
+            if content_type == "application/rss+xml" and not published_meanwhile:
+                published_meanwhile.append({})
+                published_meanwhile[0] = publish_days(LocalStorage(settings.storage_path), bills, [1])
+            return super().put(key, data, content_type, cache_control)
+
+    publish_days(BriefBetweenReadAndWrite(settings.storage_path), bills, [0])
+    assert published_meanwhile and published_meanwhile[0]
+    xml = (settings.storage_path / feed.feed_key("briefs", token_of())).read_bytes()
+    assert [e.title for e in feedparser.parse(xml).entries] == ["Ana's brief, 0 days ago", "Ana's brief, 1 days ago"]
+    with db.connection() as conn:
+        assert repo.stale_feed_users(conn) == []
