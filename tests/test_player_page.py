@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from functools import partial
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,6 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        from io import BytesIO
         return BytesIO(body)
 
 
@@ -101,7 +101,7 @@ def artifacts_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_player_page_plays_seeks_by_chapter_and_follows_the_transcript(served, tmp_path):
+def test_the_player_page_plays_seeks_by_chapter_and_follows_the_transcript(served, tmp_path, capsys):
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -154,7 +154,8 @@ def test_the_player_page_plays_seeks_by_chapter_and_follows_the_transcript(serve
 
             shot = artifacts_dir(tmp_path) / "player-page.png"
             page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+            with capsys.disabled():
+                print(f"\nplayer page screenshot: {shot}")
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
