@@ -177,7 +177,11 @@ def publish_feed(storage: AudioStorage, prefix: str, user_id: str, today: dt.dat
                                                       repo.published_briefs_since(c, user_id, since)))
         body = feed_xml(user, [Episode.of(r) for r in rows if r["audio_url"]], feed_url=storage.url_for(key),
                         image_url=cover_url(storage, prefix))
-        url = storage.put(key, body, CONTENT_TYPES[".xml"], cache_control=get_settings().feed_cache_control)
+        try:
+            url = storage.put(key, body, CONTENT_TYPES[".xml"], cache_control=get_settings().feed_cache_control)
+        except Exception as exc:
+            # An OSError names the file, token and all: the message is logged, the token must not be.
+            raise FeedWriteError(f"{type(exc).__name__}: {str(exc).replace(token, '***')}") from None
         # Rotated meanwhile: the old token's feed must not come back.
         if db.run_with_reconnect(lambda c: repo.feed_token(c, user_id)) != token:
             storage.delete(key)
@@ -194,6 +198,10 @@ def current_url(storage: AudioStorage, prefix: str, user_id: str) -> str | None:
     """The URL of ``user_id``'s feed as it stands (None if they have none yet); writes nothing."""
     token = db.run_with_reconnect(lambda c: repo.feed_token(c, user_id))
     return storage.url_for(feed_key(prefix, token)) if token else None
+
+
+class FeedWriteError(RuntimeError):
+    """The feed could not be stored; the message never holds the token."""
 
 
 class FeedRotatedError(RuntimeError):

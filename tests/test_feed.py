@@ -176,7 +176,7 @@ class FeedFails(LocalStorage):
 
     def put(self, key, data, content_type="audio/mpeg", cache_control=None):
         if content_type == "application/rss+xml":
-            raise PermissionError("feeds/ is read-only")
+            raise PermissionError(13, "Permission denied", str(self.folder / key))
         return super().put(key, data, content_type, cache_control)
 
 
@@ -184,7 +184,9 @@ def test_a_feed_that_cannot_be_written_leaves_the_brief_published_and_the_days_e
     settings, bills = world
     [row] = publish_days(FeedFails(settings.storage_path), bills, [0]).values()
     assert row["status"] == "published" and local_bytes(row["audio_url"])
-    assert any("feed was not rewritten" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    [warning] = [r.getMessage() for r in caplog.records if "feed was not rewritten" in r.getMessage()]
+    assert "PermissionError: [Errno 13] Permission denied: " in warning and "/briefs/feeds/***.xml" in warning
+    assert token_of() not in warning and not [r for r in caplog.records if token_of() in r.getMessage()]
     key = feed.feed_key("briefs", token_of())
     assert not (settings.storage_path / key).exists()
     with db.connection() as conn:
