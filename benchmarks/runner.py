@@ -74,10 +74,10 @@ class SlowStorage:
         self._inner, self._latency = inner, latency
         self.name = inner.name
 
-    def put(self, key: str, data: bytes, *content_type: str) -> str:
+    def put(self, key: str, data: bytes, *content_type: str, **options: str | None) -> str:
         if self._latency:
             time.sleep(self._latency)
-        url = self._inner.put(key, data, *content_type)
+        url = self._inner.put(key, data, *content_type, **options)
         if key.endswith(".mp3"):  # a brief's MP3; the files beside it are not briefs
             with _lock:
                 UPLOADS.append(time.time())

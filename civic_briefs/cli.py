@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional, TypeVar
 
-# `civic-briefs demo` shows its table, not every log line (--verbose for those). Prefect reads its
+# `civic-briefs demo` and `brief` show their results, not every log line (--verbose for those). Prefect reads its
 # logging level when it is imported, so it is set here, before anything imports Prefect.
-if sys.argv[1:2] == ["demo"] and not {"--verbose", "-v"} & set(sys.argv):
+if sys.argv[1:2] in (["demo"], ["brief"]) and not {"--verbose", "-v"} & set(sys.argv):
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import typer
@@ -254,6 +254,18 @@ def _local_path(url: str | None) -> str:
     return url
 
 
+def _print_listening(published: list[dict]) -> None:
+    """Where each published brief is heard: its page and its user's feed."""
+    from civic_briefs import feed
+
+    storage, prefix = _storage()
+    console.print("Listen (each page plays in a browser; a feed URL goes in any podcast app):")
+    for row in published:
+        feed_url = feed.current_url(storage, prefix, row["user_id"])
+        console.print(f"  {row['user_id']:<8} page {_local_path(row['page_url'])}  feed {_local_path(feed_url)}",
+                      soft_wrap=True)
+
+
 def segment_counts(costs: list[dict]) -> tuple[int, int]:
     """(distinct segments the briefs used that were made now, segments used by the briefs)."""
     segments = [s for c in costs for s in c.get("segments", [])]
@@ -296,9 +308,95 @@ def demo_command(verbose: Annotated[bool, typer.Option(  # noqa: ARG001 - read b
     used = segment_counts([r["costs"] or {} for r in published])[1]
     console.print(f"Segments: {used} used by the briefs, {made} of them made by this run "
                   f"(shared segments are made once a day; a rerun makes none).")
+    _print_listening(published)
     console.print(f"daily-briefs ended {state.type.value} in {time.monotonic() - started:.0f} s: {state.message or ''}")
     if not state.is_completed():
         raise typer.Exit(1)
+
+
+def _known_user(user_id: str):
+    """The user, or a usage error (exit 2) naming the id."""
+    db.init_db()
+    try:
+        return db.run_with_reconnect(lambda c: inputs.known_user(c, user_id))
+    except inputs.InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
+
+
+def _storage():
+    from civic_briefs.providers import registry
+    from civic_briefs.settings import get_settings
+
+    return registry.audio_storage(), get_settings().s3_prefix
+
+
+USER_ID = Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id in the users table.")]
+
+
+@app.command("feed")
+def feed_command(user_id: USER_ID) -> None:
+    """Write USER_ID's private podcast feed as it stands and print its URL (add it in any podcast app)."""
+    from civic_briefs import feed
+
+    user = _known_user(user_id)
+    storage, prefix = _storage()
+    console.print(feed.publish_feed(storage, prefix, user.id), soft_wrap=True)
+
+
+@app.command("rotate-feed")
+def rotate_feed(user_id: USER_ID) -> None:
+    """Give USER_ID's feed a new secret URL: the old one stops working. Prints the new URL."""
+    from civic_briefs import feed
+
+    user = _known_user(user_id)
+    storage, prefix = _storage()
+    console.print(feed.rotate_feed(storage, prefix, user.id), soft_wrap=True)
+
+
+@app.command("brief")
+def brief_command(user_id: USER_ID,
+                  force: Annotated[bool, typer.Option("--force", help="Make it again if today's exists.")] = False,
+                  verbose: Annotated[bool, typer.Option(  # noqa: ARG001 - read before Prefect is imported, above
+                      "--verbose", "-v", help="Show every log line of the run.")] = False) -> None:
+    """Make USER_ID's brief for today now (the generate-brief flow, in this process) and print where
+    to listen: its page, its MP3 and the user's feed."""
+    from civic_briefs import feed
+    from flows.generate_brief import generate_brief
+
+    user = _known_user(user_id)
+    _limits_for_embedded_api()
+    state = generate_brief(user_id=user.id, force=force, return_state=True)
+    if not state.is_completed():
+        console.print(f"generate-brief ended {state.type.value}: {state.message or ''}", soft_wrap=True)
+        raise typer.Exit(1)
+    brief = state.result()
+    storage, prefix = _storage()
+    console.print(f"{brief.id}: {brief.status}" + (f" ({brief.error})" if brief.error else "")
+                  + ("" if brief.made_now else " (made earlier: --force makes it again)"), soft_wrap=True)
+    if brief.status == "published":
+        for what, url in (("page", brief.page_url), ("MP3", brief.audio_url),
+                          ("feed", feed.current_url(storage, prefix, user.id))):
+            console.print(f"  {what:<5}{_local_path(url)}", soft_wrap=True)
+
+
+@app.command("show")
+def show(brief_id: Annotated[str, typer.Argument(
+        metavar="BRIEF_ID", help="USER:TYPE:DATE, e.g. maria:daily:2026-03-02 (`civic-briefs brief` prints it).")]) -> None:
+    """Print a brief's transcript and digest."""
+    db.init_db()
+    row = db.run_with_reconnect(lambda c: repo.get_brief_by_id(c, brief_id))
+    if row is None:
+        raise typer.BadParameter(f"brief_id {brief_id!r} is not a brief (ids are USER:TYPE:DATE; "
+                                 "`civic-briefs briefs` lists them)", param_hint="'BRIEF_ID'")
+    console.print(f"{row['id']}: {row['status']}" + (f": {row['headline']}" if row["headline"] else ""),
+                  soft_wrap=True, markup=False)
+    if row["status"] != "published":
+        console.print(row["error"] or "", soft_wrap=True, markup=False)
+        return
+    console.print("\nTranscript\n", style="bold")
+    console.print(row["transcript"] or "", soft_wrap=True, markup=False, highlight=False)
+    console.print("\nDigest\n", style="bold")
+    console.print(row["digest"] or "", soft_wrap=True, markup=False, highlight=False)
 
 
 app.command("setup-prefect")(prefect_setup.setup_prefect_command)

@@ -309,6 +309,7 @@ class PublishedBrief(BaseModel):
     chapters_url: str | None = Field(default=None, description="Podcasting 2.0 JSON chapters beside the MP3.")
     transcript_url: str | None = Field(default=None, description="Podcasting 2.0 JSON transcript, per-line times.")
     captions_url: str | None = Field(default=None, description="WebVTT captions, the hosts as voices.")
+    page_url: str | None = Field(default=None, description="The web player page beside the MP3.")
     duration_seconds: float | None = None
     bills_covered: list[str] = Field(default_factory=list)
     error: str | None = None

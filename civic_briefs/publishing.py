@@ -13,6 +13,11 @@ key with other endings (``...-{version}.chapters.json``, ``.transcript.json``, `
 one bundle with it: the MP3's record covers them, they are uploaded after it is recorded and before
 it, and removed with it. The chapters are written into the MP3 with a hash of the side files before
 the version is taken, so one version names one set of side files and none changes under a row.
+
+Once the row is saved, the brief's web player page goes beside the MP3 (``...-{version}.html``,
+``civic_briefs.player_page``; removed with it too) and its user's podcast feed is rewritten
+(``civic_briefs.feed``). Neither is part of the brief: a failure writing them is logged and leaves the
+published brief as it is (the next publish, or the day's end, rewrites the feed).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from civic_briefs import chapters, db, keys, repo
+from civic_briefs import chapters, db, feed, keys, player_page, repo
 from civic_briefs.briefing import BriefCosts
 from civic_briefs.models import BillSelection, BriefAudio, BriefType, NewsItem, PublishedBrief, Script, Speaker
 from civic_briefs.providers.base import AudioStorage
@@ -39,6 +44,8 @@ SIDE_FILES: tuple[tuple[str, str, str], ...] = (
     (".vtt", "captions_url", "vtt"),
 )
 FILE_URL_COLUMNS = tuple(column for _, column, _ in SIDE_FILES)
+# Written beside the MP3 after its row, and removed with it.
+PAGE_SUFFIX = ".html"
 
 
 def brief_from_row(row: dict[str, Any], **changes: Any) -> PublishedBrief:
@@ -49,7 +56,7 @@ def brief_from_row(row: dict[str, Any], **changes: Any) -> PublishedBrief:
         brief_date=dt.date.fromisoformat(row["brief_date"]), status=row["status"], headline=row["headline"],
         audio_url=row["audio_url"], duration_seconds=row["duration_seconds"],
         bills_covered=[b["bill_id"] for b in row["bills"]], error=row["error"], made_now=False,
-        **{column: row.get(column) for column in FILE_URL_COLUMNS},
+        **{column: row.get(column) for column in FILE_URL_COLUMNS}, page_url=row.get("page_url"),
     )
     return PublishedBrief(**{**values, **changes})
 
@@ -75,8 +82,8 @@ def publish(storage: AudioStorage, key_prefix: str, *, user_id: str, brief_type:
     repeat after any failure: every key depends only on the MP3's bytes. The caller holds the
     brief's claim. ``hosts``: the transcript's names for speakers A and B (default: the settings')."""
     bid = repo.brief_id(user_id, brief_type, brief_date)
-    files = chapters.side_files(script, audio, {item.bill.id: item.bill for item in selection.items},
-                                hosts or _configured_hosts())
+    hosts = hosts or _configured_hosts()
+    files = chapters.side_files(script, audio, {item.bill.id: item.bill for item in selection.items}, hosts)
     if files is None:
         log.warning("Brief %s has no measured segment times: published without chapters or transcript", bid)
     else:
@@ -88,10 +95,33 @@ def publish(storage: AudioStorage, key_prefix: str, *, user_id: str, brief_type:
     for suffix, column, attribute in SIDE_FILES if files else ():
         file_urls[column] = storage.put(sibling_key(key, suffix), getattr(files, attribute), CONTENT_TYPES[suffix])
     url = storage.put(key, audio.mp3)
-    return db.run_with_reconnect(lambda c: save_published(
+    published = db.run_with_reconnect(lambda c: save_published(
         c, user_id=user_id, brief_type=brief_type, brief_date=brief_date, interests=interests, script=script,
         audio=audio, audio_url=url, selection=selection, news=news, costs=costs, audio_key=key, file_urls=file_urls,
         legacy_key=safe_key(key_prefix, user_id, brief_type, brief_date)))
+    return publish_for_listeners(storage, key_prefix, published, key, script, audio, files, hosts)
+
+
+def publish_for_listeners(storage: AudioStorage, key_prefix: str, brief: PublishedBrief, mp3_key: str, script: Script,
+                          audio: BriefAudio, files: chapters.SideFiles | None, hosts: dict[Speaker, str]) -> PublishedBrief:
+    """Write the published brief's player page and its user's feed; the brief with its page's URL.
+    A failure is logged, never raised: the brief is published whatever happens here."""
+    cache_control = get_settings().feed_cache_control
+    try:
+        page = player_page.page_for(script, brief.brief_date, mp3_key, audio.duration_seconds,
+                                    files.chapters if files else None, files.cues if files else None, hosts)
+        page_url = player_page.publish_page(storage, mp3_key, page, cache_control)
+        if db.run_with_reconnect(lambda c: repo.set_page_url(c, brief.id, brief.audio_url, page_url)):
+            brief = brief.model_copy(update={"page_url": page_url})
+    except Exception as exc:  # noqa: BLE001 - the brief is out; its page is a convenience
+        log.warning("Brief %s is published, but its player page was not written: %s: %s", brief.id,
+                    type(exc).__name__, exc)
+    try:
+        feed.publish_feed(storage, key_prefix, brief.user_id)
+    except Exception as exc:  # noqa: BLE001 - the next publish or the day's end rewrites it
+        log.warning("Brief %s is published, but %s's feed was not rewritten (the next publish or the day's end "
+                    "will): %s: %s", brief.id, brief.user_id, type(exc).__name__, exc)
+    return brief
 
 
 def _configured_hosts() -> dict[Speaker, str]:
@@ -107,7 +137,7 @@ def _remove(storage: AudioStorage, found: repo.AudioObject) -> bool:
     if not db.run_with_reconnect(lambda c: repo.forget_audio_object(c, found.key, found.state)):
         return False
     try:
-        for suffix, _, _ in SIDE_FILES:
+        for suffix in (*(suffix for suffix, _, _ in SIDE_FILES), PAGE_SUFFIX):
             storage.delete(sibling_key(found.key, suffix))
         storage.delete(found.key)
     except Exception as exc:  # noqa: BLE001 - left in storage, harmless to listeners
@@ -198,7 +228,7 @@ def save_published(
         "transcript": script.transcript, "digest": script.digest, "audio_url": url,
         "duration_seconds": round(audio.duration_seconds, 3), "policy_interests": interests,
         "news": [n.model_dump() for n in news], "costs": costs.model_dump(mode="json"), "error": None,
-        "loudness_lufs": audio.loudness_lufs, "true_peak_dbtp": audio.true_peak_dbtp,
+        "loudness_lufs": audio.loudness_lufs, "true_peak_dbtp": audio.true_peak_dbtp, "audio_bytes": len(audio.mp3),
         **file_urls,
     }, [(item.bill.id, item.section) for item in selection.items], audio_key=audio_key, legacy_key=legacy_key)
     return PublishedBrief(

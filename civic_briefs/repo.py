@@ -24,7 +24,7 @@ BILL_COLUMNS = (
 BRIEF_COLUMNS = (
     "id", "user_id", "brief_type", "brief_date", "status", "headline", "title", "transcript", "digest",
     "audio_url", "duration_seconds", "policy_interests", "news", "costs", "error", "created_at", "updated_at",
-    "chapters_url", "transcript_url", "captions_url", "loudness_lufs", "true_peak_dbtp",
+    "chapters_url", "transcript_url", "captions_url", "loudness_lufs", "true_peak_dbtp", "audio_bytes", "page_url",
 )
 
 
@@ -329,6 +329,81 @@ def update_costs(conn: Any, costs_by_brief: dict[str, dict[str, Any]]) -> None:
     except Exception:
         conn.rollback()
         raise
+
+
+def get_brief_by_id(conn: Any, brief_id_: str) -> dict[str, Any] | None:
+    """The brief row with id ``brief_id_`` (``user:type:date``), JSON columns decoded, or None."""
+    rows = _rows(conn.execute("SELECT * FROM briefs WHERE id = ?", (brief_id_,)))
+    return _decoded(rows[0]) if rows else None
+
+
+def published_briefs_since(conn: Any, user_id: str, since: dt.date) -> list[dict[str, Any]]:
+    """A user's published briefs dated ``since`` or later, newest first (rows as ``get_brief_by_id``)."""
+    rows = _rows(conn.execute(
+        "SELECT * FROM briefs WHERE user_id = ? AND status = 'published' AND brief_date >= ? "
+        "ORDER BY brief_date DESC, updated_at DESC", (user_id, since.isoformat())))
+    return [_decoded(r) for r in rows]
+
+
+def set_page_url(conn: Any, brief_id_: str, audio_url: str, page_url: str) -> bool:
+    """Point the brief at its player page, if its row still has the MP3 the page plays; True if set."""
+    try:
+        cursor = conn.execute("UPDATE briefs SET page_url = ? WHERE id = ? AND audio_url = ?",
+                              (page_url, brief_id_, audio_url))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return bool(cursor.rowcount)
+
+
+# --- feeds -------------------------------------------------------------------------------------
+
+def feed_token(conn: Any, user_id: str) -> str | None:
+    rows = conn.execute("SELECT token FROM feeds WHERE user_id = ?", (user_id,)).fetchall()
+    return rows[0][0] if rows else None
+
+
+def save_feed_token(conn: Any, user_id: str, token: str, *, replace: bool) -> str:
+    """Give the user ``token`` (``replace``: instead of the one they have; otherwise only when they
+    have none) and return the token they now have."""
+    try:
+        conn.execute(
+            "INSERT INTO feeds (user_id, token, created_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO "
+            + ("UPDATE SET token = excluded.token, created_at = excluded.created_at, written_at = NULL"
+               if replace else "NOTHING"), (user_id, token, now_iso()))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    current = feed_token(conn, user_id)
+    assert current is not None
+    return current
+
+
+def mark_feed_written(conn: Any, user_id: str, token: str, stamp: str) -> None:
+    """The feed of ``token`` was written with the briefs as they were at ``stamp``."""
+    try:
+        conn.execute("UPDATE feeds SET written_at = ? WHERE user_id = ? AND token = ?", (stamp, user_id, token))
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def published_since(conn: Any, user_id: str, stamp: str) -> bool:
+    """Whether one of the user's briefs was published (saved) after ``stamp``."""
+    return bool(conn.execute("SELECT 1 FROM briefs WHERE user_id = ? AND status = 'published' AND updated_at > ? LIMIT 1",
+                             (user_id, stamp)).fetchall())
+
+
+def stale_feed_users(conn: Any) -> list[str]:
+    """Users whose feed was never written, or last written before one of their briefs was published."""
+    rows = conn.execute(
+        "SELECT f.user_id FROM feeds f WHERE f.written_at IS NULL OR EXISTS (SELECT 1 FROM briefs b "
+        "WHERE b.user_id = f.user_id AND b.status = 'published' AND b.updated_at > f.written_at) ORDER BY f.user_id"
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 # --- audio objects -----------------------------------------------------------------------------

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # An object never changes once written (a brief made again is a new key), so a CDN may keep it.
     s3_cache_control: str = "public, max-age=31536000, immutable"
     cdn_base_url: str | None = None
+    # A feed changes with every brief (the MP3s never do): podcast apps and a CDN must see new ones soon.
+    feed_cache_control: str = "public, max-age=300"
+    # The feeds' cover art (1400-3000 px square, JPEG or PNG); empty: the project's own, uploaded beside the feeds.
+    feed_image_url: str | None = None
     # A brief made again points at its new MP3 at once; the one it replaced stays this long, so a
     # player that already holds its URL keeps working, then each day's run removes it.
     replaced_audio_hours: int = Field(default=24, ge=0)

@@ -20,7 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import get_current_settings
 
-from civic_briefs import db, news, publishing, repo
+from civic_briefs import db, feed, news, publishing, repo
 from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.models import BriefType, User
 from civic_briefs.plan import DayPlan, plan_day
@@ -156,6 +156,8 @@ def prune_store() -> dict[str, int]:
         registry.providers(settings).storage, registry.claims(settings),
         replaced_before=dt.datetime.now(dt.UTC) - dt.timedelta(hours=settings.replaced_audio_hours))
     pruned["orphaned MP3s"], pruned["replaced MP3s"] = stale.orphaned, stale.replaced
+    # Feeds whose write after a publish failed (the brief itself is out).
+    pruned["stale feeds rewritten"] = feed.rewrite_stale(registry.providers(settings).storage, settings.s3_prefix)
     get_run_logger().info("Pruned what is older than %d days: %s", settings.segment_retention_days,
                           ", ".join(f"{n} {what}" for what, n in pruned.items()))
     return pruned

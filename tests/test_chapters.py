@@ -226,8 +226,9 @@ def test_a_remake_retires_the_side_files_with_the_mp3_and_the_sweep_removes_them
     publish(storage, remade_script, selection, timed_audio(remade_script, seconds=0.6))
     new = row()
     folder = settings.storage_path / "briefs" / "ana" / "daily"
-    names = lambda brief: {brief[c].rsplit("/", 1)[1] for c in ("audio_url", *publishing.FILE_URL_COLUMNS)}  # noqa: E731
-    assert names(old).isdisjoint(names(new)) and len(names(old)) == 4
+    # The player page (written after the row) is beside them, and goes with them.
+    names = lambda brief: {brief[c].rsplit("/", 1)[1] for c in ("audio_url", *publishing.FILE_URL_COLUMNS, "page_url")}  # noqa: E731
+    assert names(old).isdisjoint(names(new)) and len(names(old)) == 5
     assert {p.name for p in folder.iterdir()} == names(old) | names(new)
     # The old bundle still plays whole for a player holding its URLs, then goes all at once.
     assert json.loads(local_bytes(old["transcript_url"]))["segments"][0]["body"] == "Good morning, Ana!"

@@ -376,7 +376,8 @@ def test_s3_puts_each_file_with_its_content_type(moto_endpoint: str, bucket: str
         obj = admin.get_object(Bucket=bucket, Key=key)
         assert (obj["Body"].read(), obj["ContentType"], obj["CacheControl"]) == (body, content_type, "public, max-age=60")
     assert CONTENT_TYPES == {".mp3": "audio/mpeg", ".chapters.json": "application/json+chapters",
-                             ".transcript.json": "application/json", ".vtt": "text/vtt", ".srt": "application/x-subrip"}
+                             ".transcript.json": "application/json", ".vtt": "text/vtt", ".srt": "application/x-subrip",
+                             ".html": "text/html; charset=utf-8", ".xml": "application/rss+xml", ".png": "image/png"}
     with pytest.raises(ValueError, match="Unknown content type"):
         store.put(safe_key(store.prefix, "u-7", "daily", DAY, suffix=".vtt"), b"x", "text/vtt\r\nX-Evil: 1")
     assert "u-7/daily/2025-06-02.vtt" not in str(admin.list_objects_v2(Bucket=bucket, Prefix="briefs/u-7/"))

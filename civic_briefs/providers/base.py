@@ -120,10 +120,15 @@ class NewsSource(Protocol):
 class AudioStorage(Protocol):
     name: str
 
-    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg", cache_control: str | None = None) -> str:
         """Store ``data`` under ``key`` (``{prefix}/{user}/{type}/{date}-{version}.mp3``, or a file
         beside it: ``storage.KEY_SUFFIXES``) with ``content_type`` (``storage.CONTENT_TYPES``);
-        return its URL."""
+        return its URL. ``cache_control``: for an object that changes (a feed), instead of the
+        store's default for versioned objects."""
+        ...
+
+    def url_for(self, key: str) -> str:
+        """The URL ``put`` returns for ``key`` (a feed names its own URL before it is uploaded)."""
         ...
 
     def delete(self, key: str) -> None:

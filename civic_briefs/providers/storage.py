@@ -63,7 +63,15 @@ CONTENT_TYPES: dict[str, str] = {
     ".transcript.json": "application/json",
     ".vtt": "text/vtt",
     ".srt": "application/x-subrip",
+    # The listener's files (civic_briefs.feed, civic_briefs.player_page): a brief's web player page
+    # beside its MP3, each user's podcast feed and the feeds' cover art.
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/rss+xml",
+    ".png": "image/png",
 }
+# Feeds live under this folder of the prefix, named by their owner's secret token: a key there is
+# never logged whole (``loggable_key``).
+FEEDS_FOLDER = "feeds"
 KEY_SUFFIXES: tuple[str, ...] = tuple(CONTENT_TYPES)
 # Characters left as-is when a key is put into a URL (everything safe_key can produce).
 _URL_SAFE = "/-_.~"
@@ -174,6 +182,14 @@ def sibling_key(mp3_key: str, suffix: str) -> str:
     return mp3_key.removesuffix(".mp3") + suffix
 
 
+def loggable_key(key: str) -> str:
+    """``key`` as logs and error messages may show it: a feed's name (its owner's token) hidden."""
+    parts = key.split("/")
+    if len(parts) >= 2 and parts[-2] == FEEDS_FOLDER and parts[-1].endswith(".xml"):
+        return "/".join([*parts[:-1], "***.xml"])
+    return key
+
+
 def _check_content_type(content_type: str) -> str:
     if content_type not in CONTENT_TYPES.values():
         raise ValueError(f"Unknown content type {_show(content_type)}: expected one of {sorted(CONTENT_TYPES.values())}")
@@ -248,9 +264,10 @@ class LocalStorage:
             return _join_url(self.public_base_url, key)
         return target.resolve().as_uri()
 
-    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg", cache_control: str | None = None) -> str:
         """Write ``data`` to ``folder/key`` atomically and return its URL. ``content_type`` (one of
-        ``CONTENT_TYPES``) is checked only: a web server serving the folder goes by the key's ending.
+        ``CONTENT_TYPES``) is checked only: a web server serving the folder goes by the key's ending,
+        and sets its own caching (``cache_control`` is for object stores).
 
         The bytes go to a temporary file in the same directory, are flushed to disk and then
         moved into place with ``os.replace``: a reader sees the old file or the whole new one,
@@ -280,7 +297,7 @@ class LocalStorage:
             except FileNotFoundError:
                 pass
             raise
-        log.info("Stored %d bytes at %s", len(body), target)
+        log.info("Stored %d bytes at %s", len(body), self.folder / loggable_key(key))
         return self.url_for(key)
 
     def delete(self, key: str) -> None:
@@ -296,7 +313,7 @@ def _classify(error: BaseException, action: str, bucket: str, key: str) -> Provi
     if not isinstance(client_error, ClientError):
         # boto3 wraps transfer ClientErrors in S3UploadFailedError (raised inside `except`).
         client_error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    message = f"S3 {action} of s3://{bucket}/{key} failed: {error}"
+    message = f"S3 {action} of s3://{bucket}/{loggable_key(key)} failed: {error}"
     if isinstance(client_error, ClientError):
         info = client_error.response.get("Error", {})
         code = str(info.get("Code", ""))
@@ -396,11 +413,12 @@ class S3Storage:
             return _join_url(f"{parts.scheme}://{self.bucket}.{parts.netloc}", key)
         return _join_url(f"{endpoint}/{quote(self.bucket, safe='')}", key)
 
-    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg", cache_control: str | None = None) -> str:
         """Upload ``data`` to ``key`` and return its public URL.
 
         Sent with ``ContentType: content_type`` (one of ``CONTENT_TYPES``), ``CacheControl:
-        s3_cache_control`` (every object here is versioned, so never changes) and, when
+        cache_control``, by default ``s3_cache_control`` (an MP3 and its side files are versioned, so
+        never change: a feed, which changes, passes a short one) and, when
         ``s3_public_read``, ``ACL: public-read``. After the upload a ``HeadObject`` checks the stored
         size equals ``len(data)``.
 
@@ -418,7 +436,7 @@ class S3Storage:
 
         _check_key(key)
         body = _as_bytes(data, _check_content_type(content_type))
-        extra_args = {"ContentType": content_type, "CacheControl": self.cache_control}
+        extra_args = {"ContentType": content_type, "CacheControl": cache_control or self.cache_control}
         if self.public_read:
             extra_args["ACL"] = "public-read"
         try:
@@ -436,10 +454,10 @@ class S3Storage:
         stored = head.get("ContentLength")
         if stored != len(body):
             raise ProviderError(
-                f"S3 upload of s3://{self.bucket}/{key} stored {stored} bytes, expected {len(body)}",
+                f"S3 upload of s3://{self.bucket}/{loggable_key(key)} stored {stored} bytes, expected {len(body)}",
                 retryable=True,
             )
-        log.info("Uploaded %d bytes to s3://%s/%s", len(body), self.bucket, key)
+        log.info("Uploaded %d bytes to s3://%s/%s", len(body), self.bucket, loggable_key(key))
         return self.url_for(key)
 
     def delete(self, key: str) -> None:

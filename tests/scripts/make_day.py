@@ -31,14 +31,17 @@ class KillingStorage:
         self._inner, self._after, self.name = inner, after, inner.name
         self.uploads = 0
 
-    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg") -> str:
-        url = self._inner.put(key, data, content_type)
+    def put(self, key: str, data: bytes, content_type: str = "audio/mpeg", cache_control: str | None = None) -> str:
+        url = self._inner.put(key, data, content_type, cache_control)
         # Only MP3s count: a brief's side files go up before its MP3.
         self.uploads += content_type == "audio/mpeg"
         if content_type == "audio/mpeg" and self.uploads >= self._after:
             print(f"KILLED-AFTER-UPLOAD {key}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return url
+
+    def url_for(self, key: str) -> str:
+        return self._inner.url_for(key)
 
     def delete(self, key: str) -> None:
         self._inner.delete(key)
