@@ -10,8 +10,8 @@ import pytest
 
 from civic_briefs import db, repo
 from civic_briefs.billstatus import parse_file
-from civic_briefs.importer import import_paths, import_sample, load_sample_bills, xml_files
 from civic_briefs.demo import demo_users
+from civic_briefs.importer import import_paths, import_sample, load_sample_bills, xml_files
 from civic_briefs.interests import INTEREST_POLICY_AREAS, policy_areas_for
 from civic_briefs.settings import Settings
 from tests.billstatus_expected import BILLSTATUS_DIR, EXPECTED, assert_bill_matches
