@@ -368,6 +368,10 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], _Step | None]]] = 
     (rf"Reported (?:\([^)]*\) )?(?:with [^.]*?|without amendment )?by (?:the )?{_COMMITTEE}\.",
      lambda m: _Step("{committee}", "sent it to the full {chamber}")),
     (rf"(?:(?P<chamber>House|Senate) )?{_COMMITTEE} discharged[^.]*\.?", lambda m: _Step("it", "was taken out of {committee}", _chamber(m))),
+    # A member asks on the floor to take the bill out of committee at once; one objection stops it.
+    (rf"[\w. ()]+? asked unanimous consent that (?:the )?{_COMMITTEE} be discharged from further consideration of "
+     r"(?:H\.R\.|S\.)\s?\d+[^.]*\.\s*Objection heard\.?",
+     lambda m: _Step("a request to pull it from {committee} and take it up at once", "was blocked by an objection")),
     (rf"(?:(?P<chamber>House|Senate) )?{_COMMITTEE} Granted an extension[^.]*(?:{_MONTHS}[^.]*)?\.",
      lambda m: _Step("{committee}", "got more time to consider it", _chamber(m))),
     (r"Placed on (?:the )?(?:Union|House) Calendar\.?", lambda m: _Step("it", "was placed on the {ch}calendar", "House")),
@@ -522,7 +526,9 @@ def latest_step(bill: Bill) -> str:
 def _reached_floor(bill: Bill) -> bool:
     """Whether the last step took the bill out of committee (reported, put on a calendar)."""
     text = bill.latest_action_text or ""
-    return bool(re.search(r"Placed on .*Calendar|Ordered to be reported|Reported (?:\(|by|with)|discharged", text, re.I))
+    # "asked unanimous consent that the Committee ... be discharged": a request, which may have failed.
+    return bool(re.search(r"Placed on .*Calendar|Ordered to be reported|Reported (?:\(|by|with)|(?<!\bbe )discharged",
+                          text, re.I))
 
 
 def _public_law(bill: Bill) -> str | None:

@@ -25,9 +25,9 @@ from civic_briefs.providers import registry
 from civic_briefs.settings import BRIEF_TARGET_SECONDS, get_settings
 
 DAY = dt.date(2026, 3, 2)
-# 13 of the 24 demo bills: enough for a short or a standard brief (3 and 8 bills).
+# 17 of the 43 demo bills: enough for a short or a standard brief (3 and 8 bills).
 FIVE = ["economy", "taxes", "civil-rights", "healthcare", "education"]
-# All 24 demo bills: enough for a long brief (20 bills).
+# All 43 demo bills: enough for a long brief (20 bills).
 EVERY = list(INTEREST_POLICY_AREAS)
 USERS = [User(id="sam", name="Sam Lee", interests=FIVE, brief_length="short"),
          User(id="sue", name="Sue Park", interests=FIVE, brief_length="standard"),
@@ -113,14 +113,15 @@ def test_each_length_lands_within_20_percent_with_claude_and_elevenlabs(settings
 
 def test_too_few_bills_give_what_exists_and_say_so(settings_env, caplog):
     settings_env(locks="file")
-    user = User(id="ann", name="Ann Wu", interests=["defense"], brief_length="long")  # one demo bill
+    user = User(id="ann", name="Ann Wu", interests=["defense"], brief_length="long")  # three demo bills
     _world([user])
     with db.connection() as conn, caplog.at_level("INFO", logger="civic_briefs.plan"):
         plan = plan_day(conn, [user], DAY, "daily", news_by_interest={}, writer_name="offline", dedup_days=30,
                         top_stories=4, quick_hits=5, news_per_brief=6)
-    assert [s.section for s in plan.user("ann").stories] == ["top_story"]
+    assert [s.bill_id for s in plan.user("ann").stories] == ["117-hr-7776", "117-hr-5754", "117-s-1404"]
+    assert [s.section for s in plan.user("ann").stories] == ["top_story"] * 3
     assert [r.getMessage() for r in caplog.records] == [
-        "ann's long brief has 1 of the 20 bills its length takes (8 top stories, 12 quick hits): their interests "
+        "ann's long brief has 3 of the 20 bills its length takes (8 top stories, 12 quick hits): their interests "
         "match no more unheard bills, so it runs shorter"]
 
 

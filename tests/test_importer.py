@@ -10,8 +10,9 @@ import pytest
 
 from civic_briefs import db, repo
 from civic_briefs.billstatus import parse_file
+from civic_briefs.demo import demo_users
 from civic_briefs.importer import import_paths, import_sample, load_sample_bills, xml_files
-from civic_briefs.interests import INTEREST_POLICY_AREAS
+from civic_briefs.interests import INTEREST_POLICY_AREAS, policy_areas_for
 from civic_briefs.settings import Settings
 from tests.billstatus_expected import BILLSTATUS_DIR, EXPECTED, assert_bill_matches
 
@@ -169,7 +170,7 @@ def test_sample_imports(conn):
 
 
 def test_sample_size_and_ids():
-    assert 18 <= len(SAMPLE) <= 26
+    assert len(SAMPLE) == 43
     assert len({b.id for b in SAMPLE}) == len(SAMPLE)
     for bill in SAMPLE:
         assert bill.id == f"{bill.congress}-{bill.bill_type}-{bill.bill_number}"
@@ -186,6 +187,16 @@ def test_sample_covers_every_interest_with_overlap():
     }
     assert matches["science"] & matches["technology"]
     assert matches["economy"] & matches["taxes"]
+
+
+def test_every_demo_user_matches_more_bills_than_a_standard_brief_takes():
+    # A standard brief takes 3 top stories and 5 quick hits: with fewer matches the demo's briefs
+    # would run short of their 5 minutes.
+    standard = Settings().brief_counts()["standard"]
+    matches = {user.id: sum(b.policy_area in policy_areas_for(user.interests) for b in SAMPLE)
+               for user in demo_users()}
+    assert matches == {"maria": 11, "james": 9, "priya": 9, "dwayne": 12, "lena": 14}
+    assert min(matches.values()) > standard.top_stories + standard.quick_hits == 8
 
 
 def test_sample_has_enacted_and_one_chamber_bills():

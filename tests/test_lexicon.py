@@ -10,7 +10,7 @@ from civic_briefs.lexicon import LexiconError
 
 def test_the_package_lexicon_lists_the_demo_names_and_acronyms():
     words = lexicon.default().entries
-    assert {"Kowalski", "Cicilline", "Inhofe", "Klobuchar", "GAO", "EEOC"} <= words.keys()
+    assert {"Kowalski", "Cicilline", "Inhofe", "Klobuchar", "Sinema", "Kaine", "Bonamici", "GAO", "EEOC"} <= words.keys()
     assert words["Kowalski"].alias == "kuh-WALL-skee" and words["Kowalski"].espeak == "k@w'A:lski"
 
 

@@ -101,6 +101,9 @@ def test_public_laws_are_said_in_pairs_and_other_text_is_left_alone():
     ("Received in the Senate, read twice, considered, read the third time, and passed without amendment by Unanimous "
      "Consent. (consideration: CR S6431)", None, "it reached the Senate, and the Senate passed it by unanimous consent"),
     ("Motion to reconsider laid on the table Agreed to without objection.", "House", ""),
+    ("Mr. Hoyer asked unanimous consent that the Committee on Energy and Commerce be discharged from further "
+     "consideration of H.R. 4791 and offered an amendment to the bill. Objection heard. (text: CR H4302)", "House",
+     "a request to pull it from the House Energy and Commerce Committee and take it up at once was blocked by an objection"),
 ])
 def test_clerk_phrases_are_said_plainly(text, chamber, said):
     assert spoken_action(text, chamber) == said
@@ -118,9 +121,9 @@ def test_no_action_in_the_real_billstatus_files_is_read_with_clerk_text():
     clerk = re.compile(r"No:|Calendar No|Read twice|read twice|Read the|\bCR\b|Roll no|\bNo\.")
     said = {text: spoken_action(text, "House") for text in texts}
     assert [(t, s) for t, s in said.items() if clerk.search(s)] == []
-    # Every latest action but one (a floor objection) is said by a rule, not read as it is.
+    # Every latest action is said by a rule, not read as it is.
     by_rule = re.compile(r"^(?:it|the|a|senators) ")
-    assert [t[:30] for t in latest if not by_rule.match(said[t])] == ["Mr. Hoyer asked unanimous cons"]
+    assert [t[:30] for t in latest if not by_rule.match(said[t])] == []
 
 
 def test_a_bill_of_an_ended_congress_is_said_in_the_past_tense():
@@ -141,6 +144,14 @@ def test_a_bill_of_an_ended_congress_is_said_in_the_past_tense():
                                         "ended before the full House voted on it.")
     assert [headline_status(b, IN_2026) for b in (committee, house, law, floor)] == [
         "died in committee", "passed the House, then died in the Senate", "became law", "died without a floor vote"]
+    # A request to discharge the committee that met an objection left the bill in committee.
+    objected = make_bill(4791, status="in_committee", latest_action_text=(
+        "Mr. Hoyer asked unanimous consent that the Committee on Energy and Commerce be discharged from further "
+        "consideration of H.R. 4791 and offered an amendment to the bill. Objection heard. (text: CR H4302)"))
+    assert standing(objected, IN_2026) == (
+        "On May 1, 2022, a request to pull it from the House Energy and Commerce Committee and take it up at once was "
+        "blocked by an objection, and the bill died in committee when the 117th Congress ended.")
+    assert headline_status(objected, IN_2026) == "died in committee"
     assert headline_status(committee, IN_2022) == "is in committee"
 
 
