@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from civic_briefs import db, delivery, demo, inputs, prefect_setup, repo
-from civic_briefs.models import bill_label
+from civic_briefs.models import User, bill_label
 from civic_briefs.settings import BRIEF_TARGET_SECONDS
 
 # No rich panels: a usage error is one line ("Error: Invalid value for '--brief-date': ..."), however wide the terminal.
@@ -123,20 +123,30 @@ def _utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _change_user(user_id: str, **changes: object) -> User:
+    """Save ``changes`` to the user ``user_id`` names and return them; a usage error (exit 2) when no
+    user has that id or the changes break a rule (nothing is saved then)."""
+    db.init_db()
+    with db.connection() as conn:
+        try:
+            user = inputs.known_user(conn, user_id).model_copy(update=changes)
+        except inputs.InputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
+        try:
+            repo.upsert_user(conn, user)
+        except repo.InvalidUserError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        conn.commit()
+    return user
+
+
 @app.command("set-length")
 def set_length(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id in the users table.")],
                brief_length: Annotated[str, typer.Argument(
                    metavar="BRIEF_LENGTH", help="short, standard or long: about 2, 5 or 10 minutes.",
                    callback=_usage_error(inputs.check_brief_length))]) -> None:
     """Set how long a user's briefs are, from their next brief on."""
-    db.init_db()
-    with db.connection() as conn:
-        try:
-            user = inputs.known_user(conn, user_id)
-        except inputs.InputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
-        repo.upsert_user(conn, user.model_copy(update={"brief_length": brief_length}))
-        conn.commit()
+    user = _change_user(user_id, brief_length=brief_length)
     console.print(f"{user.id}: {brief_length} briefs (about {BRIEF_TARGET_SECONDS[brief_length] // 60} minutes)")
 
 
@@ -154,14 +164,7 @@ def set_district(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help=
         home_state, home_district = inputs.check_home(state, district)
     except inputs.InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="'DISTRICT'") from exc
-    db.init_db()
-    with db.connection() as conn:
-        try:
-            user = inputs.known_user(conn, user_id)
-        except inputs.InputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
-        repo.upsert_user(conn, user.model_copy(update={"state": home_state, "district": home_district}))
-        conn.commit()
+    user = _change_user(user_id, state=home_state, district=home_district)
     seat = ("no district: their senators only" if home_district is None
             else "at-large" if home_district == 0 else f"district {home_district}")
     console.print(f"{user.id}: {home_state}, {seat}")
@@ -179,20 +182,8 @@ def set_delivery(user_id: Annotated[str, typer.Argument(metavar="USER_ID", help=
                      "--weekly-day", metavar="DAY", help="The weekday of their weekly deep-dive, e.g. sunday (default: unchanged).",
                      callback=_usage_error(inputs.check_weekday))] = None) -> None:
     """Set when a user's briefs are out: by HH:MM on their own local date, in their timezone."""
-    db.init_db()
-    with db.connection() as conn:
-        try:
-            user = inputs.known_user(conn, user_id)
-        except inputs.InputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'USER_ID'") from exc
-        changes: dict[str, object] = {"delivery_time": delivery_time}
-        if timezone is not None:
-            changes["timezone"] = timezone
-        if weekly_day is not None:
-            changes["weekly_day"] = weekly_day
-        user = user.model_copy(update=changes)
-        repo.upsert_user(conn, user)
-        conn.commit()
+    changes = {"timezone": timezone, "weekly_day": weekly_day}
+    user = _change_user(user_id, delivery_time=delivery_time, **{k: v for k, v in changes.items() if v is not None})
     console.print(f"{user.id}: daily briefs by {user.delivery_time:%H:%M} {user.timezone}, weekly on {user.weekly_day.title()}s")
 
 
