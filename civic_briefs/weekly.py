@@ -82,6 +82,8 @@ def what_comes_next(bill: Bill, brief_date: dt.date) -> str:
     from where it stands, never a forecast. It follows ``spoken.standing`` (which says where the
     bill stands, once) and does not say the status again."""
     where = where_now(bill)
+    if bill.status == "enacted" and congress_ended(bill.congress, brief_date):
+        return "It stays law unless a later Congress changes it, and the agencies it names carry it out."
     if bill.status == "enacted":
         return "As a law, it takes effect on the dates its text sets, and the agencies it names put it into practice."
     if congress_ended(bill.congress, brief_date):
