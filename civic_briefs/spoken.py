@@ -502,7 +502,7 @@ def _origin(bill: Bill) -> str:
     return "Senate" if bill.bill_type.lower().startswith("s") else "House"
 
 
-def where_now(bill: Bill) -> str:
+def _where_now(bill: Bill) -> str:
     """The chamber a bill is in when its action text does not say."""
     other = {"House": "Senate", "Senate": "House"}
     if bill.status == "passed_house":
@@ -516,10 +516,10 @@ def where_now(bill: Bill) -> str:
 
 def latest_step(bill: Bill) -> str:
     """The latest action as a clause: "it reached the Senate and was placed on the calendar"."""
-    return spoken_action(bill.latest_action_text, where_now(bill))
+    return spoken_action(bill.latest_action_text, _where_now(bill))
 
 
-def reached_floor(bill: Bill) -> bool:
+def _reached_floor(bill: Bill) -> bool:
     """Whether the last step took the bill out of committee (reported, put on a calendar)."""
     text = bill.latest_action_text or ""
     return bool(re.search(r"Placed on .*Calendar|Ordered to be reported|Reported (?:\(|by|with)|discharged", text, re.I))
@@ -565,8 +565,8 @@ def standing(bill: Bill, brief_date: dt.date) -> str:
             return f"It passed the {passed}, and on {when} {step}; then {congress} ended before the {other} acted."
         return f"It has passed the {passed}, and on {when} {step}, so the {other} has the next move."
     if status == "in_committee":
-        if ended and reached_floor(bill):
-            return f"On {when}, {step}, but {congress} ended before the full {where_now(bill)} voted on it."
+        if ended and _reached_floor(bill):
+            return f"On {when}, {step}, but {congress} ended before the full {_where_now(bill)} voted on it."
         if ended:
             return (f"On {when}, {step}, and the bill" if step else "The bill") + (
                 f" died in committee when {congress} ended.")
@@ -575,6 +575,11 @@ def standing(bill: Bill, brief_date: dt.date) -> str:
     if ended:
         return f"It was introduced but never moved, and it died when {congress} ended."
     return "It has been introduced, and nothing more has happened yet."
+
+
+# What comes next for a bill (civic_briefs.weekly) depends on these too.
+where_now = _where_now
+reached_floor = _reached_floor
 
 
 def headline_status(bill: Bill, brief_date: dt.date) -> str:
@@ -588,7 +593,7 @@ def headline_status(bill: Bill, brief_date: dt.date) -> str:
         return {"passed_both": "passed Congress but did not become law",
                 "passed_house": "passed the House, then died in the Senate",
                 "passed_senate": "passed the Senate, then died in the House",
-                "in_committee": "died in committee" if not reached_floor(bill) else "died without a floor vote",
+                "in_committee": "died in committee" if not _reached_floor(bill) else "died without a floor vote",
                 }.get(bill.status, "died without a vote")
     return {"passed_both": "has passed both chambers", "passed_house": "has passed the House",
             "passed_senate": "has passed the Senate", "in_committee": "is in committee"}.get(bill.status, "has been introduced")
