@@ -58,7 +58,9 @@ def personal_key(kind: str, user: User, stories: list[Segment], news: list[Segme
     # Likewise only an opening that names a member has them in its key.
     if mentions and kind == "opening":
         listener["mentions"] = [m.model_dump(mode="json", exclude={"member": {"updated_at"}}) for m in mentions]
-    segments = [s.model_dump(mode="json", exclude={"usage"}) for s in stories + news]
+    # A weekly story's ``week`` note is part of what it says; the other segments have none, and
+    # leaving it out keeps their listeners' keys as they were before weekly briefs had one.
+    segments = [s.model_dump(mode="json", exclude={"usage"} if s.week else {"usage", "week"}) for s in stories + news]
     return f"{kind}-" + content_hash(listener, segments, brief_date, brief_type, writer_name)
 
 

@@ -218,6 +218,17 @@ class Line(BaseModel):
     text: str
 
 
+class WeekNote(BaseModel):
+    """A weekly brief's story: how its bill stands to the brief's week (``civic_briefs.weekly``), so
+    the personal opening and close can say which interests had nothing move and what to watch next
+    week without reading the story's words. Depends on the bill and the week only: still shared."""
+
+    moved: bool = Field(description="Its latest action, or its introduction, falls in the week.")
+    policy_area: str | None = None
+    live: bool = Field(description="It can still move: not law, and its Congress has not ended.")
+    label_spoken: str = Field(description='"H.R. thirteen fifteen".')
+
+
 class Segment(BaseModel):
     """A piece of a brief: a list of two-host lines plus the digest text it contributes.
 
@@ -236,6 +247,7 @@ class Segment(BaseModel):
     title: str | None = Field(default=None, description="Openings carry the brief's title.")
     usage: Usage = Field(default_factory=Usage)
     shared: bool = True
+    week: WeekNote | None = Field(default=None, description="Weekly briefs' stories only.")
 
     @property
     def characters(self) -> int:

@@ -147,10 +147,13 @@ def plan_day(conn: Any, users: list[User], brief_date: dt.date, brief_type: Brie
     """Plan the briefs of ``users`` (each with the interests and length their brief has): their
     bills, selected in bulk, and which interests' news each takes.
 
-    ``top_stories``, ``quick_hits`` and ``news_per_brief`` are a standard brief's counts; the other
-    lengths' come from ``lengths`` (default: the settings')."""
+    ``top_stories``, ``quick_hits`` and ``news_per_brief`` are a standard daily brief's counts; the
+    other lengths' come from ``lengths`` (default: the settings'). A weekly brief takes at least the
+    settings' weekly counts (``Settings.weekly_counts``)."""
     counts = {**(lengths if lengths is not None else get_settings().brief_counts()),
               "standard": BriefCounts(top_stories=top_stories, quick_hits=quick_hits, news_items=news_per_brief)}
+    if brief_type == "weekly":
+        counts = get_settings().weekly_counts(counts)
     refused: dict[str, str] = {}
     for user in users:
         try:

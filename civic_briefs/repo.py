@@ -235,6 +235,22 @@ def recently_featured_by_user(conn: Any, since: dt.date, until: dt.date, brief_t
     return heard
 
 
+def previous_weekly_bills(conn: Any, brief_date: dt.date) -> dict[str, tuple[dt.date, set[str]]]:
+    """For every user at once: the date and bills of their latest published weekly brief dated
+    before ``brief_date``."""
+    rows = conn.execute(
+        "SELECT b.user_id, b.brief_date, bb.bill_id FROM briefs b JOIN brief_bills bb ON bb.brief_id = b.id "
+        "WHERE b.brief_type = 'weekly' AND b.status = 'published' AND b.brief_date = ("
+        "SELECT MAX(p.brief_date) FROM briefs p WHERE p.user_id = b.user_id AND p.brief_type = 'weekly' "
+        "AND p.status = 'published' AND p.brief_date < ?)",
+        (brief_date.isoformat(),),
+    ).fetchall()
+    previous: dict[str, tuple[dt.date, set[str]]] = {}
+    for user_id, day, bill_id in rows:
+        previous.setdefault(user_id, (dt.date.fromisoformat(day), set()))[1].add(bill_id)
+    return previous
+
+
 def brief_statuses(conn: Any, brief_type: BriefType, brief_date: dt.date) -> dict[str, str]:
     """user id -> status of their ``brief_type`` brief for ``brief_date``, for every user that has one."""
     rows = conn.execute("SELECT user_id, status FROM briefs WHERE brief_type = ? AND brief_date = ?",

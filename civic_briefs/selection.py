@@ -5,15 +5,21 @@ this user's published briefs of the last ``dedup_days`` days are skipped; priori
 first, then vetoed, passed both chambers, passed one chamber, in committee, introduced) then the most
 recent latest action; the first ``top_stories`` become top stories and the next ``quick_hits`` quick
 hits. Interests are served in turn so one busy interest does not crowd out the others.
+
+A weekly brief dated D (the week in review) takes the bills that moved in the week D-6 to D
+(``civic_briefs.weekly``), ranked the same way, then fills up with the most recently moved others,
+which its script tells as not this week's. It may retell bills of the week's daily briefs (it is a
+recap), but not those of the listener's previous weekly brief, unless they moved since.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from civic_briefs import repo
+from civic_briefs import repo, weekly
 from civic_briefs.interests import INTEREST_POLICY_AREAS, policy_areas_for
 from civic_briefs.models import BILL_STATUSES, Bill, BillSelection, BriefType, SelectedBill
 
@@ -35,7 +41,26 @@ def rank_bills(candidates: dict[str, list[Bill]], top_stories: int, quick_hits: 
     Top stories go to the highest-priority bills overall, with each interest getting its best bill
     first when there are enough slots; quick hits follow the same round robin.
     """
-    queues = {interest: sorted(bills, key=priority, reverse=True) for interest, bills in candidates.items()}
+    return _sections(_in_turns(candidates, priority), top_stories, quick_hits)
+
+
+def rank_week(candidates: dict[str, list[Bill]], brief_date: dt.date, top_stories: int,
+              quick_hits: int) -> list[tuple[Bill, str, str]]:
+    """``rank_bills`` for a weekly brief: every bill that moved in the week first (by priority),
+    then, when fewer moved than there are slots, the others, most recently moved first."""
+    moved = {i: [b for b in bills if weekly.moved_in_week(b, brief_date)] for i, bills in candidates.items()}
+    rest = {i: [b for b in bills if not weekly.moved_in_week(b, brief_date)] for i, bills in candidates.items()}
+    return _sections(_in_turns(moved, priority) + _in_turns(rest, _recency), top_stories, quick_hits)
+
+
+def _recency(bill: Bill) -> tuple[str, int, str]:
+    return (bill.latest_action_date.isoformat() if bill.latest_action_date else "", BILL_STATUSES.index(bill.status),
+            bill.id)
+
+
+def _in_turns(candidates: dict[str, list[Bill]], key: Callable[[Bill], Any]) -> list[tuple[Bill, str]]:
+    """(bill, interest), the interests taking turns, each round's picks strongest first by ``key``."""
+    queues = {interest: sorted(bills, key=key, reverse=True) for interest, bills in candidates.items()}
     taken: set[str] = set()
     ordered: list[tuple[Bill, str]] = []
     while any(queues.values()):
@@ -48,11 +73,13 @@ def rank_bills(candidates: dict[str, list[Bill]], top_stories: int, quick_hits: 
                 taken.add(bill.id)
                 round_picks.append((bill, interest))
         # Within a round, stronger bills come first so top stories are the most significant.
-        ordered.extend(sorted(round_picks, key=lambda pair: priority(pair[0]), reverse=True))
-    picks = []
-    for index, (bill, interest) in enumerate(ordered[: top_stories + quick_hits]):
-        picks.append((bill, "top_story" if index < top_stories else "quick_hit", interest))
-    return picks
+        ordered.extend(sorted(round_picks, key=lambda pair: key(pair[0]), reverse=True))
+    return ordered
+
+
+def _sections(ordered: list[tuple[Bill, str]], top_stories: int, quick_hits: int) -> list[tuple[Bill, str, str]]:
+    return [(bill, "top_story" if index < top_stories else "quick_hit", interest)
+            for index, (bill, interest) in enumerate(ordered[: top_stories + quick_hits])]
 
 
 def select_bills(
@@ -99,14 +126,25 @@ def select_for_users(
         if not matched:
             log.warning("Interest %r matches no bill in the database (policy areas %s)",
                         interest, ", ".join(INTEREST_POLICY_AREAS[interest]))
-    heard = repo.recently_featured_by_user(conn, brief_date - dt.timedelta(days=dedup_days), brief_date, brief_type)
+    heard = (_told_last_week(conn, bills, brief_date) if brief_type == "weekly" else
+             repo.recently_featured_by_user(conn, brief_date - dt.timedelta(days=dedup_days), brief_date, brief_type))
     selections = {}
     for user_id, interests in interests_by_user.items():
         recent = heard.get(user_id, set())
         candidates = {interest: [b for b in by_interest[interest] if b.id not in recent]
                       for interest in dict.fromkeys(interests)}
-        picks = rank_bills(candidates, *(counts_by_user or {}).get(user_id, (top_stories, quick_hits)))
+        counts = (counts_by_user or {}).get(user_id, (top_stories, quick_hits))
+        picks = rank_week(candidates, brief_date, *counts) if brief_type == "weekly" else rank_bills(candidates, *counts)
         selections[user_id] = BillSelection(
             user_id=user_id, interests=list(candidates),
             items=[SelectedBill(bill=b, section=s, interest=i) for b, s, i in picks])
     return selections
+
+
+def _told_last_week(conn: Any, bills: list[Bill], brief_date: dt.date) -> dict[str, set[str]]:
+    """Per user, the bills of their previous weekly brief that have not moved since it."""
+    latest = {b.id: b.latest_action_date for b in bills}
+    told = {}
+    for user_id, (day, bill_ids) in repo.previous_weekly_bills(conn, brief_date).items():
+        told[user_id] = {i for i in bill_ids if not ((moved := latest.get(i)) and moved > day)}
+    return told

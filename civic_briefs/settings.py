@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     top_stories: int = 3
     quick_hits: int = 5
     # The short and long lengths' counts are SHORT_BRIEF and LONG_BRIEF above.
+    # A weekly brief (the week in review) takes at least these, or its length's counts when larger.
+    weekly_top_stories: int = Field(default=5, ge=0)
+    weekly_quick_hits: int = Field(default=6, ge=0)
 
     # The segment store: every piece of a brief (news, written and rendered segments) under its
     # content key, so nothing is paid for twice. With storage "s3" it is the bucket (segments/).
@@ -191,6 +194,13 @@ class Settings(BaseSettings):
                 "standard": BriefCounts(top_stories=self.top_stories, quick_hits=self.quick_hits,
                                         news_items=self.news_per_brief),
                 "long": LONG_BRIEF}
+
+    def weekly_counts(self, counts: dict[str, BriefCounts] | None = None) -> dict[str, BriefCounts]:
+        """Every length's counts in a weekly brief: ``counts`` (default: the daily ones), with at
+        least the weekly top stories and quick hits."""
+        return {length: c.model_copy(update={"top_stories": max(c.top_stories, self.weekly_top_stories),
+                                             "quick_hits": max(c.quick_hits, self.weekly_quick_hits)})
+                for length, c in (counts or self.brief_counts()).items()}
 
     def provider_is_real(self, choice: ProviderChoice, key: SecretStr | None) -> bool:
         """Resolve a provider choice: ``auto`` is real exactly when its API key is set."""

@@ -583,6 +583,11 @@ def standing(bill: Bill, brief_date: dt.date) -> str:
     return "It has been introduced, and nothing more has happened yet."
 
 
+# What comes next for a bill (civic_briefs.weekly) depends on these too.
+where_now = _where_now
+reached_floor = _reached_floor
+
+
 def headline_status(bill: Bill, brief_date: dt.date) -> str:
     """A few words for a written headline or the digest: "became law", "died in committee"."""
     ended = congress_ended(bill.congress, brief_date)

@@ -42,7 +42,7 @@ def expected_dollars(usage: dict, price) -> Decimal:
 
 def test_story_segment_lines_key_and_usage(standins):
     writer = make_writer(standins)
-    assert isinstance(writer, ScriptWriter) and writer.name == "claude:claude-sonnet-5-5:prompt-v3:max4096:Alex/Jordan"
+    assert isinstance(writer, ScriptWriter) and writer.name == "claude:claude-sonnet-5-5:prompt-v4:max4096:Alex/Jordan"
     bill = make_bill(3684, status="passed_house")
 
     segment = writer.write_story(bill, "top_story", DAY, "daily")

@@ -134,7 +134,9 @@ def test_every_segment_of_every_kind_starts_with_a_and_ends_with_b():
         speakers = [line.speaker for line in segment.lines]
         assert speakers == ["A", "B"] * (len(speakers) // 2) and speakers, (segment.kind, speakers)
     # A top story without a question before its status: B goes straight on (the odd summaries).
-    assert sorted({len(s.lines) for s in stories if s.section == "top_story"}) == [6, 8]
+    assert sorted({len(s.lines) for s in stories if s.section == "top_story" and s.week is None}) == [6, 8]
+    # A weekly top story also says what moved this week and what comes next: always a question before its status.
+    assert sorted({len(s.lines) for s in stories if s.section == "top_story" and s.week}) == [10]
 
 
 def test_each_status_is_said_once_per_story():

@@ -19,6 +19,11 @@ the JSON schema it sends:
 * an opening greets the listener by first name, names every one of the listener's interests (by
   its spoken name, ``civic_briefs.interests.INTEREST_NAMES``) and carries a headline and a title.
 
+A weekly brief (the week in review, ``civic_briefs.weekly``) gets its own instructions in the task
+text of each of its requests (``_weekly_task``): the week by name and dates, what moved this week
+and what did not, what comes next, and a close that looks ahead. The system block, and so every
+daily request, is the same as before weekly briefs had them.
+
 Bill data carries the spoken forms (``civic_briefs.spoken``) beside the record: the label as it is
 said, the sponsor, the dates, the latest action without clerk boilerplate, and one sentence on
 where the bill stands in the tense the brief's date calls for, so the model need not invent them.
@@ -56,8 +61,9 @@ import httpx2
 import pydantic
 from pydantic import BaseModel, Field
 
-from civic_briefs import members, spoken
+from civic_briefs import members, spoken, weekly
 from civic_briefs.citations import cited_bills
+from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.models import Bill, BriefType, Line, NewsItem, RepresentativeMention, Section, Segment, Usage, User
 from civic_briefs.providers.base import PermanentProviderError, ProviderError, ScriptValidationError
 from civic_briefs.settings import Settings
@@ -65,7 +71,7 @@ from civic_briefs.show_notes import news_bullets
 
 log = logging.getLogger(__name__)
 # The version of the instructions below; it is part of the writer's name and so of every cache key.
-PROMPT_VERSION = 3
+PROMPT_VERSION = 4
 
 _MILLION = Decimal(1_000_000)
 # Above this, the SDK refuses a non-streaming request before sending it (it would take > 10 minutes).
@@ -305,7 +311,7 @@ def _length_text(shape: Shape) -> str:
             f"An even number of lines: host A speaks first and host B last.")
 
 
-def _bill_data(bill: Bill, brief_date: dt.date) -> dict[str, Any]:
+def _bill_data(bill: Bill, brief_date: dt.date, brief_type: BriefType = "daily") -> dict[str, Any]:
     summary = bill.summary or ""
     if len(summary) > 4000:
         summary = summary[:4000].rsplit(" ", 1)[0] + " ..."
@@ -324,12 +330,51 @@ def _bill_data(bill: Bill, brief_date: dt.date) -> dict[str, Any]:
             "latest_action": f"On {spoken.spoken_date(bill.latest_action_date)}, {spoken.latest_step(bill)}.",
             "where_it_stands": spoken.standing(bill, brief_date),
         },
+        # A daily request's data is as it was before weekly briefs (the prompt is part of cache keys).
+        **({"week": {"from": weekly.week_start(brief_date), "to": brief_date,
+                     "moved_this_week": weekly.moved_in_week(bill, brief_date),
+                     "this_week": weekly.this_week(bill, brief_date),
+                     "what_comes_next": weekly.what_comes_next(bill, brief_date)}} if brief_type == "weekly" else {}),
     }
+
+
+def _week_data(user: User, stories: list[Segment], brief_date: dt.date) -> dict[str, Any]:
+    """The week as the personal segments of a weekly brief tell it: its name and dates, how many
+    of the brief's bills moved, the interests on which nothing moved, and the bills that can still
+    move next week."""
+    moved = [s for s in stories if s.week and s.week.moved]
+    quiet = [spoken.interest_name(i) for i in dict.fromkeys(user.interests)
+             if not any(s.week.policy_area in INTEREST_POLICY_AREAS.get(i, ()) for s in moved if s.week)]
+    return {"name": weekly.spoken_week(brief_date), "dates": weekly.week_span(brief_date),
+            "bills_moved_this_week": len(moved), "nothing_moved_on": quiet,
+            "still_open": [s.week.label_spoken for s in stories if s.week and s.week.live]}
+
+
+# What a weekly brief's requests add to their task text, by segment.
+_WEEKLY_TASKS = {
+    "story": ("Tell this story as part of the week in review: first what happened to the bill this week, from "
+              "\"week\" in the bill data (\"this_week\", in those words or close to them); if it did not move this "
+              "week (\"moved_this_week\": false), say so plainly and never present an older action as this week's. "
+              "Be more analytical than a daily brief: say what its step means, then what comes next in the process "
+              "(\"what_comes_next\"), as how Congress works, not as a forecast."),
+    "news": "These are the week's headlines on this topic: call them this week's news.",
+    "opening": ("Open the week in review: name the week (\"week\" in the listener data: say its \"name\"), say "
+                "how many of the listener's bills moved this week, and for each interest in \"nothing_moved_on\" "
+                "say that nothing moved on it this week, so its stories are the latest on it."),
+    "close": ("Look ahead to next week: the bills that can still move (\"still_open\" in the listener's "
+              "\"week\" data) and what to watch for on them, without predicting any outcome; if there are none, "
+              "say that next week's brief will bring whatever moves on the listener's interests."),
+}
+
+
+def _weekly_task(part: str, brief_date: dt.date) -> str:
+    return (f"Weekly deep-dive: this is the week in review for {weekly.spoken_week(brief_date)} "
+            f"({weekly.week_span(brief_date)}). {_WEEKLY_TASKS[part]}\n")
 
 
 def _segments_data(stories: list[Segment], news: list[Segment]) -> list[dict[str, Any]]:
     return [{"key": s.key, "kind": s.kind, "bill_ids": s.bill_ids, "title": s.title or s.headline,
-             "digest": s.digest} for s in [*stories, *news]]
+             "digest": s.digest, **({"moved_this_week": s.week.moved} if s.week else {})} for s in [*stories, *news]]
 
 
 class ClaudeWriter:
@@ -373,15 +418,17 @@ class ClaudeWriter:
                 f"Task: talk through {bill.label} as a {part}, using only the bill data below: say it as "
                 f"\"{spoken.spoken_bill(bill.bill_type, bill.bill_number)}\", and say where it stands once. Then write "
                 f"\"digest\": one markdown bullet that starts with \"- **{bill.label}:\" followed by a short "
-                f"title, then one or two plain sentences on what it would do and where it stands.\n\n"
-                + _data("bill_data", "The bill, from Congress.gov", _bill_data(bill, brief_date)))
+                f"title, then one or two plain sentences on what it would do and where it stands.\n"
+                + (_weekly_task("story", brief_date) if brief_type == "weekly" else "") + "\n"
+                + _data("bill_data", "The bill, from Congress.gov", _bill_data(bill, brief_date, brief_type)))
         allowed = {(bill.bill_type.lower(), bill.bill_number)} | cited_bills(_quote(_bill_data(bill, brief_date)))
         out, usage = self._write(StoryOut, task, shape, allowed, what=f"story {bill.id}")
         digest = out.digest.strip()
         if not digest.startswith("- "):
             digest = "- " + digest.lstrip("-* ")
         return Segment(key=f"story:{bill.id}:{section}:{brief_date.isoformat()}:{brief_type}", kind="story",
-                       lines=self._lines(out.lines), digest=digest, bill_ids=[bill.id], section=section, usage=usage)
+                       lines=self._lines(out.lines), digest=digest, bill_ids=[bill.id], section=section, usage=usage,
+                       week=weekly.note(bill, brief_date) if brief_type == "weekly" else None)
 
     def write_news(self, interest: str, items: list[NewsItem], brief_date: dt.date, brief_type: BriefType) -> Segment:
         if not items:
@@ -392,7 +439,8 @@ class ClaudeWriter:
                 for i in items]
         task = (f"Segment: news\nTopic: {topic}\nBrief: {brief_type} brief for {brief_date.isoformat()}\n"
                 f"{_length_text(shape)}\nTask: summarise these news items on {topic} for the listener, each "
-                f"attributed to its source. Do not read URLs aloud.\n\n"
+                f"attributed to its source. Do not read URLs aloud.\n"
+                + (_weekly_task("news", brief_date) if brief_type == "weekly" else "") + "\n"
                 + _data("news_data", "News search results", data))
         allowed = cited_bills(_quote(data))
         out, usage = self._write(NewsOut, task, shape, allowed, what=f"news {interest}")
@@ -420,8 +468,10 @@ class ClaudeWriter:
                 f"one of their interests (\"{interests_said}\"), and say what is coming up."
                 f"{home} "
                 f"Also write \"headline\" (one line, at most 100 characters, about the most "
-                f"important story) and \"title\" (at most 80 characters).\n\n"
-                + self._listener_and_segments(user, stories, news, mentions=mentions, said=said))
+                f"important story) and \"title\" (at most 80 characters).\n"
+                + (_weekly_task("opening", brief_date) if brief_type == "weekly" else "") + "\n"
+                + self._listener_and_segments(user, stories, news, mentions=mentions, said=said,
+                                              week=_week_data(user, stories, brief_date) if brief_type == "weekly" else None))
         interests = [spoken.interest_name(i) for i in dict.fromkeys(user.interests)]
         out, usage = self._write(OpeningOut, task, shape, self._allowed(stories, news), what=f"opening {user.id}",
                                  first_name=user.first_name, interests=interests,
@@ -435,8 +485,10 @@ class ClaudeWriter:
         shape = SHAPES[("close", brief_type)]
         task = (f"Segment: close\nBrief: {brief_type} brief for {brief_date.isoformat()}\n{_length_text(shape)}\n"
                 f"Task: close the brief: thank the listener by first name, include the sentence \"This brief was "
-                f"written and voiced by AI.\", and sign off from both hosts.\n\n"
-                + self._listener_and_segments(user, stories, news))
+                f"written and voiced by AI.\", and sign off from both hosts.\n"
+                + (_weekly_task("close", brief_date) if brief_type == "weekly" else "") + "\n"
+                + self._listener_and_segments(user, stories, news,
+                                              week=_week_data(user, stories, brief_date) if brief_type == "weekly" else None))
         out, usage = self._write(CloseOut, task, shape, self._allowed(stories, news), what=f"close {user.id}")
         lines = self._lines(out.lines)
         if not any(_AI_DISCLOSURE.search(line.text) for line in lines):
@@ -449,7 +501,8 @@ class ClaudeWriter:
     # ---- shared machinery ----
 
     def _listener_and_segments(self, user: User, stories: list[Segment], news: list[Segment], *,
-                               mentions: Sequence[RepresentativeMention] = (), said: Sequence[str] = ()) -> str:
+                               mentions: Sequence[RepresentativeMention] = (), said: Sequence[str] = (),
+                               week: dict[str, Any] | None = None) -> str:
         top = sum(1 for s in stories if s.section == "top_story")
         listener: dict[str, Any] = {
             "first_name": user.first_name,
@@ -461,6 +514,8 @@ class ClaudeWriter:
                 {"relation": m.relation, "name_spoken": members.spoken_name(m.member), "party": m.member.party,
                  "bill_id": m.bill_id, "role": m.role} for m in mentions]
             listener["own_members_said"] = list(said)
+        if week is not None:
+            listener["week"] = week
         return (_data("listener_data", "The listener", listener) + "\n\n"
                 + _data("segments_data", "The segments of this brief, in order", _segments_data(stories, news)))
 
