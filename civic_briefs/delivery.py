@@ -9,12 +9,15 @@ of the ``briefs-due`` deployment (every 15 minutes) makes it in time. The instan
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from civic_briefs.models import WEEKDAYS, User
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DELIVERY_TIME = dt.time(6, 0)
 # No timezone is ahead of UTC by more than this (Kiribati, UTC+14): the latest local date anywhere.
@@ -82,22 +85,29 @@ class DueBrief:
     deliver_at: dt.datetime
 
 
-def due(users: Iterable[User], at: dt.datetime, lead: dt.timedelta, weekly: bool = False) -> list[DueBrief]:
-    """The briefs due at ``at`` (aware): each user's brief for their local date at ``at``, once their
-    delivery that day is at most ``lead`` away, or passed (a late or missed run still makes that
-    local day's brief, and ``daily_briefs`` skips one already published). One local date per user
-    and run, never one that has not begun where the listener is.
+def due(users: Iterable[User], at: dt.datetime, lead: dt.timedelta, catch_up: dt.timedelta,
+        weekly: bool = False) -> list[DueBrief]:
+    """The briefs due at ``at`` (aware): a user's brief for local date D from ``lead`` before their
+    delivery on D (for an early delivery, 00:15 say, that is the evening before) until ``catch_up``
+    after it, so that a run that was late or missed still makes it (``briefs_due`` leaves out those
+    already made). A user whose timezone cannot be read is logged and left out, not the whole run.
 
-    ``weekly``: only users whose local date is their ``weekly_day``.
+    ``weekly``: only local dates that are the user's ``weekly_day``.
     """
     found = []
     for user in users:
-        day = local_date(user, at)
-        if weekly and WEEKDAYS[day.weekday()] != user.weekly_day:
+        try:
+            today = local_date(user, at)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            log.error("User %s has a timezone that cannot be read (%r: %s): no brief is due for them until it is "
+                      "fixed (civic-briefs set-delivery)", user.id, user.timezone, exc)
             continue
-        instant = delivery_instant(user, day)
-        if instant - lead <= at:
-            found.append(DueBrief(user=user, brief_date=day, deliver_at=instant))
+        for day in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)):
+            if weekly and WEEKDAYS[day.weekday()] != user.weekly_day:
+                continue
+            instant = delivery_instant(user, day)
+            if instant - lead <= at < instant + catch_up:
+                found.append(DueBrief(user=user, brief_date=day, deliver_at=instant))
     return found
 
 

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # long before its listener's delivery time. It must cover a run's interval (15 min) and the
     # time a day's briefs take to make.
     delivery_lead_minutes: int = Field(default=60, ge=15, le=720)
+    # A brief not made by its delivery time (a failure, an outage) is tried again by the runs of the
+    # next this many hours; after that the day is given up (the failed-run alert has said so).
+    delivery_catch_up_hours: int = Field(default=3, ge=0, le=24)
     # fan_out "deployment": how many make-briefs runs share the day's users.
     fan_out_runs: int = Field(default=4, ge=1, le=64)
     # fan_out "deployment": how many times a batch whose run crashed (or failed before saving its

@@ -1,11 +1,12 @@
 """The ``briefs-due`` flow: the briefs whose listeners' local delivery time comes next.
 
-Its deployments run every 15 minutes (prefect.yaml). Each run takes the users whose delivery time on
-their own local date is at most ``BRIEFS_DELIVERY_LEAD_MINUTES`` away (or passed, if an earlier run
-missed it) and has no published brief yet, and makes them with the day's pipeline, one local date
-at a time (``daily_briefs.make_day``): a brief is dated by its listener's local date and is out
-before their delivery time, across daylight-saving changes (civic_briefs/delivery.py). A run with
-no brief due costs two database reads and ends at once.
+Its deployments run every 15 minutes (prefect.yaml), one run at a time. Each run takes the users
+whose delivery time on their own local date is at most ``BRIEFS_DELIVERY_LEAD_MINUTES`` away (or
+passed less than ``BRIEFS_DELIVERY_CATCH_UP_HOURS`` ago, if an earlier run missed it or failed) and
+whose brief is not made yet, and makes them with the day's pipeline, one local date at a time
+(``daily_briefs.make_day``): a brief is dated by its listener's local date and is out before their
+delivery time, across daylight-saving changes (civic_briefs/delivery.py). A run with no brief due
+reads the users and each due date's statuses, and ends.
 """
 
 from __future__ import annotations
@@ -53,18 +54,22 @@ def briefs_due(
     except inputs.InputError as exc:
         log.error("%s", exc)
         return Failed(message=str(exc), data=exc)
-    lead = dt.timedelta(minutes=get_settings().delivery_lead_minutes)
+    settings = get_settings()
+    lead = dt.timedelta(minutes=settings.delivery_lead_minutes)
+    catch_up = dt.timedelta(hours=settings.delivery_catch_up_hours)
     users = db.run_with_reconnect(repo.list_users_with_interests)
-    wanted = delivery.by_date(delivery.due(users, moment, lead, weekly=kind == "weekly"))
+    wanted = delivery.by_date(delivery.due(users, moment, lead, catch_up, weekly=kind == "weekly"))
     todo: dict[dt.date, list[delivery.DueBrief]] = {}
     for day, briefs in wanted.items():
         done = db.run_with_reconnect(lambda c, d=day: repo.brief_statuses(c, kind, d))
-        left = [b for b in briefs if done.get(b.user.id) != "published"]
+        # Published, or skipped (nothing new to say for them that day): done. A failed one is tried
+        # again by the next runs, until its catch-up time is over.
+        left = [b for b in briefs if done.get(b.user.id) not in ("published", "skipped")]
         if left:
             todo[day] = left
     if not todo:
         return Completed(message=f"No {kind} brief due at {moment:%Y-%m-%d %H:%M} UTC "
-                                 f"({sum(map(len, wanted.values()))} due already published)", data=[])
+                                 f"({sum(map(len, wanted.values()))} due already made)", data=[])
     for day, briefs in todo.items():
         first = min(b.deliver_at for b in briefs)
         log.info("%d %s briefs due for %s, the first by %s UTC", len(briefs), kind, day, f"{first:%H:%M}")

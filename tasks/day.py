@@ -14,13 +14,14 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import get_current_settings
 
-from civic_briefs import db, feed, news, publishing, repo
+from civic_briefs import db, feed, keys, news, publishing, repo
 from civic_briefs.interests import INTEREST_POLICY_AREAS
 from civic_briefs.models import BriefType, User
 from civic_briefs.plan import DayPlan, plan_day
@@ -45,6 +46,22 @@ def plan_briefs(users: list[User], brief_date: dt.date, brief_type: BriefType, s
     (missing, interests changed, or nothing to say then) are planned afresh, together."""
     log = get_run_logger()
     settings = get_settings()
+    if not stored:
+        return _plan(users, brief_date, brief_type, stored, log, settings)
+    # Runs of the day come every 15 minutes, each with the users due then, and by hand: the stored
+    # plan is read, extended and saved by one of them at a time, so none loses another's users.
+    claims = registry.claims(settings)
+    key = "plan-" + keys.content_hash(f"{brief_type}:{brief_date.isoformat()}")
+    if not claims.claim(key):
+        log.warning("The claim on the %s plan for %s outlived its hold; planning anyway", brief_type, brief_date)
+    try:
+        return _plan(users, brief_date, brief_type, stored, log, settings)
+    finally:
+        claims.release(key)
+
+
+def _plan(users: list[User], brief_date: dt.date, brief_type: BriefType, stored: bool, log: Any,
+          settings: Any) -> DayPlan:
     providers = registry.providers(settings)
     started = time.monotonic()
     known: DayPlan | None = None

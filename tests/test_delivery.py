@@ -19,6 +19,7 @@ from civic_briefs import db, delivery, importer, repo
 from civic_briefs.models import User
 
 LEAD = dt.timedelta(minutes=60)
+CATCH_UP = dt.timedelta(hours=3)
 TICK = dt.timedelta(minutes=15)
 UTC = dt.UTC
 
@@ -29,7 +30,10 @@ NEW_YORK_TWICE = NEW_YORK.model_copy(update={"id": "ny-twice", "delivery_time": 
 AUCKLAND = User(id="akl", name="Aroha Kiwi", interests=["education"], timezone="Pacific/Auckland")
 LOS_ANGELES = User(id="la", name="Luis Angel", interests=["healthcare", "economy"], timezone="America/Los_Angeles",
                    delivery_time=dt.time(6, 30))
-EVERYONE = [NEW_YORK, NEW_YORK_GAP, NEW_YORK_TWICE, AUCKLAND, LOS_ANGELES]
+# Early deliveries: their brief is made the evening before, still an hour ahead.
+NEW_YORK_EARLY = NEW_YORK.model_copy(update={"id": "ny-early", "delivery_time": dt.time(0, 15)})
+AUCKLAND_MIDNIGHT = AUCKLAND.model_copy(update={"id": "akl-midnight", "delivery_time": dt.time(0, 0)})
+EVERYONE = [NEW_YORK, NEW_YORK_GAP, NEW_YORK_TWICE, NEW_YORK_EARLY, AUCKLAND, AUCKLAND_MIDNIGHT, LOS_ANGELES]
 
 
 def ticks(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -45,7 +49,7 @@ def replay(users: list[User], start: dt.datetime, end: dt.datetime) -> dict[tupl
     Briefs whose delivery came before ``start`` were made before the replay."""
     made: dict[tuple[str, dt.date], dt.datetime] = {}
     for at in ticks(start, end):
-        for brief in delivery.due(users, at, LEAD):
+        for brief in delivery.due(users, at, LEAD, CATCH_UP):
             if brief.deliver_at >= start:
                 made.setdefault((brief.user.id, brief.brief_date), at)
     return made
@@ -63,7 +67,7 @@ def test_every_local_day_gets_one_brief_made_within_the_hour_before_its_delivery
         for day in days:
             at, deliver = made[(user.id, day)], delivery.delivery_instant(user, day)
             assert deliver - LEAD <= at < deliver, (user.id, day, at, deliver)
-            assert delivery.local_date(user, at) == day  # dated by the listener's own date
+            assert delivery.local_date(user, deliver) == day  # dated by the listener's own date
     # 06:00 in New York is 11:00 UTC in standard time and 10:00 in daylight time.
     if change == "spring-forward":
         assert [delivery.delivery_instant(NEW_YORK, dt.date(2026, 3, d)).hour for d in (7, 8, 9)] == [11, 10, 10]
@@ -89,20 +93,38 @@ def test_auckland_briefs_are_dated_a_day_ahead_of_utc_and_made_the_evening_befor
 def test_a_missed_run_is_caught_up_the_same_local_day_and_never_for_a_day_gone_by():
     deliver = delivery.delivery_instant(NEW_YORK, dt.date(2026, 11, 2))  # 11:00 UTC
     # The scheduler was down from 09:45 to 13:00 UTC: the 13:00 run still makes that local day's brief.
-    assert [(b.user.id, b.brief_date) for b in delivery.due([NEW_YORK], deliver + dt.timedelta(hours=2), LEAD)] == [
+    assert [(b.user.id, b.brief_date) for b in delivery.due([NEW_YORK], deliver + dt.timedelta(hours=2), LEAD, CATCH_UP)] == [
         ("ny", dt.date(2026, 11, 2))]
     # Just after local midnight the next day: that day's brief, not the one before.
     after_midnight = dt.datetime(2026, 11, 3, 5, 15, tzinfo=UTC)  # 00:15 EST
-    assert delivery.due([NEW_YORK], after_midnight, LEAD) == []
+    assert delivery.due([NEW_YORK], after_midnight, LEAD, CATCH_UP) == []
+
+
+def test_a_failed_brief_is_tried_again_until_its_catch_up_time_is_over():
+    deliver = delivery.delivery_instant(NEW_YORK, dt.date(2026, 11, 2))
+    due_at = [at for at in ticks(deliver - 2 * LEAD, deliver + 2 * CATCH_UP) if delivery.due([NEW_YORK], at, LEAD, CATCH_UP)]
+    assert (due_at[0], due_at[-1]) == (deliver - LEAD, deliver + CATCH_UP - TICK)
+    assert len(due_at) == (LEAD + CATCH_UP) // TICK
+
+
+def test_a_timezone_that_cannot_be_read_leaves_that_user_out_not_the_run(caplog):
+    broken = NEW_YORK.model_copy(update={"id": "old-row", "timezone": "Eastern"})  # saved before timezones were checked
+    at = delivery.delivery_instant(NEW_YORK, dt.date(2026, 11, 2)) - TICK
+    with caplog.at_level("ERROR", logger="civic_briefs.delivery"):
+        found = delivery.due([broken, NEW_YORK], at, LEAD, CATCH_UP)
+    assert [b.user.id for b in found] == ["ny"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "User old-row has a timezone that cannot be read ('Eastern': 'No time zone found with key Eastern'): no brief "
+        "is due for them until it is fixed (civic-briefs set-delivery)"]
 
 
 def test_weekly_briefs_are_due_on_the_listeners_own_weekday():
     sunday_in_auckland = dt.datetime(2026, 11, 7, 16, 30, tzinfo=UTC)  # Sunday 8 November, 05:30 NZDT
     assert sunday_in_auckland.astimezone(delivery.ZoneInfo("Pacific/Auckland")).strftime("%A") == "Sunday"
-    found = delivery.due([AUCKLAND, NEW_YORK], sunday_in_auckland, LEAD, weekly=True)
+    found = delivery.due([AUCKLAND, NEW_YORK], sunday_in_auckland, LEAD, CATCH_UP, weekly=True)
     assert [(b.user.id, b.brief_date) for b in found] == [("akl", dt.date(2026, 11, 8))]  # Saturday in New York
     wednesday = AUCKLAND.model_copy(update={"weekly_day": "wednesday"})
-    assert delivery.due([wednesday], sunday_in_auckland, LEAD, weekly=True) == []
+    assert delivery.due([wednesday], sunday_in_auckland, LEAD, CATCH_UP, weekly=True) == []
 
 
 def test_an_unknown_timezone_or_time_is_refused_when_saved_with_the_reason(conn):

@@ -33,7 +33,6 @@ inside or outside a flow or task, including from a thread that runs an event loo
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import os
 import re
@@ -440,13 +439,11 @@ class S3Storage:
         if self.public_read:
             extra_args["ACL"] = "public-read"
         try:
-            stored_key = self._bucket.upload_from_file_object(
-                io.BytesIO(body), key, ExtraArgs=extra_args, _sync=True
-            )
+            # The block's own client, not its upload_from_file_object: that logs the key at INFO, and a
+            # feed's key holds its listener's private token.
+            self.client().put_object(Bucket=self.bucket, Key=key, Body=body, **extra_args)
         except (ClientError, BotoCoreError, Boto3Error) as exc:
             raise _classify(exc, "upload", self.bucket, key) from exc
-        if stored_key != key:  # prefect-aws normalizes keys with pathlib; _check_key makes this a no-op
-            raise ProviderError(f"prefect-aws stored {key!r} as {stored_key!r}", retryable=False)
         try:
             head = self.client().head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
