@@ -109,6 +109,7 @@ def test_each_length_lands_within_20_percent_with_claude_and_elevenlabs(settings
     _world(USERS)
     measured = _assert_lengths(_make(USERS), USERS)
     assert measured["short"] < measured["standard"] < measured["long"]
+    print("\nClaude and ElevenLabs stand-ins (s): " + ", ".join(f"{k} {v:.1f}" for k, v in measured.items()))
 
 
 def test_too_few_bills_give_what_exists_and_say_so(settings_env, caplog):

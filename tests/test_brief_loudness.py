@@ -14,33 +14,17 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from civic_briefs import db, importer, repo
 from civic_briefs.models import User
-from civic_briefs.plan import plan_day
-from civic_briefs.production import BriefMaker
-from civic_briefs.providers import registry
+from tests import worlds
 
 DAY = dt.date(2026, 3, 2)
 
 
 def test_a_published_brief_row_keeps_the_loudness_and_peak_of_its_file(settings_env):
     settings = settings_env()
-    db.init_db()
     user = User(id="ana", name="Ana Kowalski", interests=["healthcare", "education"])
-    providers = registry.providers(settings)
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        repo.upsert_user(conn, user)
-        conn.commit()
-        plan = plan_day(conn, [user], DAY, "daily", news_by_interest={}, writer_name=providers.writer.name,
-                        dedup_days=30, top_stories=3, quick_hits=4, news_per_brief=6)
-    maker = BriefMaker(plan, providers, registry.segment_store(settings), registry.claims(settings), limit_sizes={},
-                       max_concurrent_briefs=1, key_prefix="briefs")
-    [outcome] = list(maker.run())
-    assert outcome.status == "published", outcome.error
-
-    with db.connection() as conn:
-        row = repo.get_brief(conn, "ana", "daily", DAY)
+    worlds.seed([user])
+    row = worlds.made_brief(settings, user, DAY, top_stories=3, quick_hits=4, news_per_brief=6)
     sound = miniaudio.mp3_read_f32(Path(row["audio_url"].removeprefix("file://")).read_bytes())
     samples = np.frombuffer(sound.samples, dtype=np.float32).reshape(-1, sound.nchannels)
     lufs = pyloudnorm.Meter(sound.sample_rate).integrated_loudness(samples.astype(np.float64))

@@ -10,17 +10,15 @@ import feedparser
 import pytest
 from typer.testing import CliRunner
 
-from civic_briefs import db, demo, importer, repo
+from civic_briefs import db, repo
 from civic_briefs.cli import app
+from tests import worlds
 
 
 @pytest.fixture
 def seeded(settings_env):
     settings = settings_env()
-    db.init_db()
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        demo.add_demo_users(conn)
+    worlds.seed()
     return settings
 
 

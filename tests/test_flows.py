@@ -11,11 +11,12 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
 
-from civic_briefs import db, demo, importer, repo
+from civic_briefs import db, repo
 from civic_briefs.models import User
 from civic_briefs.publishing import audio_version
 from flows.daily_briefs import daily_briefs
 from flows.generate_brief import generate_brief
+from tests import worlds
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -23,11 +24,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 @pytest.fixture
 def seeded(settings_env):
     settings = settings_env()
-    db.init_db()
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        users = demo.add_demo_users(conn)
-    return settings, users
+    return settings, worlds.seed()
 
 
 def task_runs_of(flow_run_id) -> list:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from civic_briefs import db, importer, player_page, repo
+from civic_briefs import player_page
 from civic_briefs.models import User
+from tests import worlds
 
 CHROMIUM = Path("/usr/bin/chromium")
 DAY = dt.date(2026, 3, 2)
@@ -64,26 +65,10 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def served(settings_env):
     """A real brief published to the local folder, and that folder on a loopback HTTP server."""
-    from civic_briefs.plan import plan_day
-    from civic_briefs.production import BriefMaker
-    from civic_briefs.providers import registry
-
     settings = settings_env()
-    db.init_db()
     user = User(id="ana", name="Ana Reyes", interests=["healthcare"])
-    providers = registry.providers(settings)
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        repo.upsert_user(conn, user)
-        conn.commit()
-        plan = plan_day(conn, [user], DAY, "daily", news_by_interest={}, writer_name=providers.writer.name,
-                        dedup_days=30, top_stories=2, quick_hits=1, news_per_brief=0)
-    maker = BriefMaker(plan, providers, registry.segment_store(settings), registry.claims(settings), limit_sizes={},
-                       max_concurrent_briefs=1, key_prefix="briefs")
-    [outcome] = list(maker.run())
-    assert outcome.status == "published", outcome.error
-    with db.connection() as conn:
-        row = repo.get_brief(conn, "ana", "daily", DAY)
+    worlds.seed([user])
+    row = worlds.made_brief(settings, user, DAY, top_stories=2, quick_hits=1)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(settings.storage_path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
