@@ -41,18 +41,13 @@ def main() -> None:
         os.environ.update(BRIEFS_STORAGE="s3", BRIEFS_S3_BUCKET="bench-feed", BRIEFS_S3_ENDPOINT_URL=f"http://{host}:{port}",
                           BRIEFS_S3_ACCESS_KEY_ID="bench", BRIEFS_S3_SECRET_ACCESS_KEY="bench")
 
-    from civic_briefs import db, feed, importer, publishing, repo
+    from civic_briefs import db, feed, publishing, repo
     from civic_briefs.briefing import BriefCosts
-    from civic_briefs.models import User
     from civic_briefs.providers import registry
     from tests.test_chapters import make_script, timed_audio
+    from tests.worlds import listener_with_two_bills
 
-    db.init_db()
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        repo.upsert_user(conn, User(id="ana", name="Ana Reyes", interests=["healthcare"]))
-        conn.commit()
-        bills = [repo.get_bill(conn, "117-s-1315"), repo.get_bill(conn, "117-hr-941")]
+    bills = listener_with_two_bills()
     storage = registry.audio_storage()
     today = dt.datetime.now(dt.UTC).date()
     for back in range(args.briefs):

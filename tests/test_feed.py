@@ -16,10 +16,10 @@ import feedparser
 import httpx
 import pytest
 
-from civic_briefs import db, feed, importer, publishing, repo
+from civic_briefs import db, feed, publishing, repo
 from civic_briefs.briefing import BriefCosts
-from civic_briefs.models import User
 from civic_briefs.providers.storage import LocalStorage, S3Storage
+from tests import worlds
 from tests.conftest import s3_admin_client
 from tests.test_chapters import make_script, timed_audio
 
@@ -33,13 +33,8 @@ OUTSIDE = [30, 45]
 @pytest.fixture
 def world(settings_env):
     settings = settings_env()
-    db.init_db()
-    with db.connection() as conn:
-        importer.import_sample(conn)
-        repo.upsert_user(conn, User(id="ana", name="Ana Reyes", interests=["healthcare"]))
-        conn.commit()
-        bills = [repo.get_bill(conn, "117-s-1315"), repo.get_bill(conn, "117-hr-941")]
-    return settings, bills
+    return settings, worlds.listener_with_two_bills()
+
 
 
 def publish_days(storage, bills, days_ago: list[int], user_id: str = "ana") -> dict[dt.date, dict]:

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from civic_briefs import db, demo, importer, repo
-from civic_briefs.models import User
+from civic_briefs.models import Bill, User
 from civic_briefs.plan import plan_day
 from civic_briefs.production import BriefMaker
 from civic_briefs.providers import registry
@@ -40,3 +40,10 @@ def made_brief(settings: Settings, user: User, day: dt.date, *, top_stories: int
     assert outcome.status == "published", outcome.error
     with db.connection() as conn:
         return repo.get_brief(conn, user.id, "daily", day)
+
+
+def listener_with_two_bills() -> list[Bill]:
+    """The sample and one listener, Ana (healthcare); two of the sample's bills to publish briefs about."""
+    seed([User(id="ana", name="Ana Reyes", interests=["healthcare"])])
+    with db.connection() as conn:
+        return [repo.get_bill(conn, "117-s-1315"), repo.get_bill(conn, "117-hr-941")]
