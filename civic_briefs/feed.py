@@ -22,12 +22,13 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
-from civic_briefs import db, repo
+from civic_briefs import db, delivery, repo
 from civic_briefs.models import User
 from civic_briefs.player_page import digest_html
 from civic_briefs.providers.base import AudioStorage
@@ -163,6 +164,14 @@ def cover_url(storage: AudioStorage, prefix: str) -> str:
 
 # --- writing and rotating ----------------------------------------------------------------------
 
+def _local_today(user: User) -> dt.date:
+    now = dt.datetime.now(dt.UTC)
+    try:
+        return delivery.local_date(user, now)
+    except (ZoneInfoNotFoundError, ValueError):  # a timezone stored before they were checked
+        return now.date()
+
+
 def publish_feed(storage: AudioStorage, prefix: str, user_id: str, today: dt.date | None = None) -> str:
     """Write ``user_id``'s feed (giving them a token first if they have none) and return its URL."""
     token = db.run_with_reconnect(lambda c: repo.save_feed_token(c, user_id, new_token(), replace=False))
@@ -172,9 +181,10 @@ def publish_feed(storage: AudioStorage, prefix: str, user_id: str, today: dt.dat
     for _ in range(3):
         # Taken before the briefs are read: a brief published after it makes this feed stale.
         stamp = repo.now_iso()
-        since = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=FEED_DAYS - 1)
-        user, rows = db.run_with_reconnect(lambda c: (repo.get_user(c, user_id),
-                                                      repo.published_briefs_since(c, user_id, since)))
+        user = db.run_with_reconnect(lambda c: repo.get_user(c, user_id))
+        # The last 30 of the listener's own days: their briefs are dated by their local date.
+        since = (today or _local_today(user)) - dt.timedelta(days=FEED_DAYS - 1)
+        rows = db.run_with_reconnect(lambda c: repo.published_briefs_since(c, user_id, since))
         body = feed_xml(user, [Episode.of(r) for r in rows if r["audio_url"]], feed_url=storage.url_for(key),
                         image_url=cover_url(storage, prefix))
         try:

@@ -18,6 +18,7 @@ import pytest
 
 from civic_briefs import db, feed, publishing, repo
 from civic_briefs.briefing import BriefCosts
+from civic_briefs.models import User
 from civic_briefs.providers.storage import LocalStorage, S3Storage
 from tests import worlds
 from tests.conftest import s3_admin_client
@@ -218,3 +219,13 @@ def test_a_feed_write_that_missed_a_brief_published_meanwhile_writes_again(world
     assert [e.title for e in feedparser.parse(xml).entries] == ["Ana's brief, 0 days ago", "Ana's brief, 1 days ago"]
     with db.connection() as conn:
         assert repo.stale_feed_users(conn) == []
+
+
+def test_the_feeds_30_days_are_the_listeners_own():
+    # UTC+14 and UTC-11 are 25 hours apart: their dates differ at every moment.
+    ahead = User(id="k", name="Kiri", timezone="Pacific/Kiritimati")
+    behind = User(id="p", name="Pago", timezone="Pacific/Pago_Pago")
+    legacy = User(id="l", name="Old Row", timezone="Eastern")
+    assert feed._local_today(ahead) > feed._local_today(behind)
+    assert feed._local_today(ahead) == dt.datetime.now(dt.timezone(dt.timedelta(hours=14))).date()
+    assert feed._local_today(legacy) == dt.datetime.now(dt.UTC).date()
