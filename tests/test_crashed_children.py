@@ -32,6 +32,7 @@ import pytest
 from civic_briefs import db, importer, repo
 from civic_briefs.models import User
 from tests.real_prefect import CIVIC_BRIEFS, PREFECT, REPO, kill_tree, postgres_database, real_prefect_server, stop_group
+from tests.worlds import segment_store_files
 
 DAY = dt.date(2026, 4, 9)
 INTERESTS = [["healthcare", "education"], ["education", "economy"], ["economy", "taxes"], ["healthcare", "taxes"]]
@@ -174,8 +175,10 @@ def test_a_killed_workers_batches_are_retried_on_another_worker(day, server, sta
     el = standins.elevenlabs
     wait_for("4 make-briefs runs running", lambda: len(
         [r for r in make_briefs_runs(server) if r["state"]["type"] == "RUNNING"]) == BATCHES, 180, logs)
-    wait_for("a brief published and a render in flight", lambda: el.in_flight >= 1 and published(settings),
-             180, logs, every=0.1)
+    # Every render answered is in the segment store (an answered render is mastered before it is
+    # stored: a kill in that window repays it, as it would a render still at the provider).
+    wait_for("a brief published and a render in flight", lambda: el.in_flight >= 1 and published(settings)
+             and segment_store_files(tmp_path / "segments")[("render", ".json")] == len(el.issued), 180, logs, every=0.1)
     kill_tree(worker_a.pid)
     killed = time.monotonic()
     issued = {int(r.removeprefix("el").removesuffix("standin")) for r in el.issued}

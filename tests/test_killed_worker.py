@@ -24,6 +24,7 @@ from civic_briefs import db, importer, repo
 from civic_briefs.claims import redis_lock_manager
 from civic_briefs.models import User
 from tests.real_prefect import CIVIC_BRIEFS, kill_tree, real_prefect_server, stop_group
+from tests.worlds import segment_store_files
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DAY = dt.date(2026, 4, 8)
@@ -117,23 +118,13 @@ def kill_mid_render(process: subprocess.Popen, log: Path, standins, segments: Pa
         if now != seen:
             seen, changed = now, time.monotonic()
         elif (el.in_flight >= 1 and len(el.issued) >= 3 and anthropic.count == len(anthropic.replies)
-              and time.monotonic() - changed >= 0.3 and store_files(segments)[("render", ".json")] == len(el.issued)):
+              and time.monotonic() - changed >= 0.3 and segment_store_files(segments)[("render", ".json")] == len(el.issued)):
             kill_tree(process.pid)
             killed = time.monotonic()
             pending = in_flight_at(standins)
             process.wait(timeout=10)
             return killed, pending
         time.sleep(0.02)
-
-
-def store_files(folder: Path) -> Counter:
-    """The segment store's entries by kind and suffix; anything else (a temporary file) by its name."""
-    found: Counter = Counter()
-    for path in folder.rglob("*"):
-        if path.is_file() and "claims" not in path.relative_to(folder).parts:
-            kind = path.name.split(".")[0].rpartition("-")[0] if not path.name.startswith(".") else path.name
-            found[(kind, path.suffix)] += 1
-    return found
 
 
 @pytest.mark.parametrize("day_env", ["file", "redis"], indirect=True)
@@ -188,7 +179,7 @@ def test_a_killed_day_process_costs_minutes_and_only_what_was_in_flight(day_env,
     assert ": 0 segments written" in tally[-1], tally[-1]
 
     # The store holds each piece once, and nothing half-written; no claim is left behind.
-    files = store_files(settings.segment_store_path)
+    files = segment_store_files(settings.segment_store_path)
     assert files[("render", ".mp3")] == files[("render", ".json")] == len(distinct)
     assert not [k for k in files if k[0].startswith(".")], files
     claims_left = [p.name for p in (settings.segment_store_path / "claims").glob("*.lock")] if settings.locks == "file" else []

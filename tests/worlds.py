@@ -4,6 +4,8 @@ user's brief made through the real pipeline (plan_day and BriefMaker with the co
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from civic_briefs import db, demo, importer, repo
@@ -47,3 +49,14 @@ def listener_with_two_bills() -> list[Bill]:
     seed([User(id="ana", name="Ana Reyes", interests=["healthcare"])])
     with db.connection() as conn:
         return [repo.get_bill(conn, "117-s-1315"), repo.get_bill(conn, "117-hr-941")]
+
+
+def segment_store_files(folder: Path) -> Counter:
+    """A local segment store's entries by kind and suffix (``("render", ".json")``: a render stored
+    whole, its metadata being written last); anything else (a temporary file) by its name."""
+    found: Counter = Counter()
+    for path in folder.rglob("*"):
+        if path.is_file() and "claims" not in path.relative_to(folder).parts:
+            kind = path.name.split(".")[0].rpartition("-")[0] if not path.name.startswith(".") else path.name
+            found[(kind, path.suffix)] += 1
+    return found

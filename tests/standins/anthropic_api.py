@@ -54,6 +54,7 @@ class AnthropicControl(Controller):
     def _reset_extra(self) -> None:
         self.cache.clear()
         self.replies.clear()
+        self.min_cache_tokens = 1024
         self.latency = 0.0
 
     def user_text(self, index: int = -1) -> str:

@@ -52,7 +52,12 @@ class ElevenLabsControl(Controller):
         self.in_flight = self.max_in_flight = 0
 
     def _reset_extra(self) -> None:
+        # Every setting a test may change goes back to its default: the stand-ins serve the session.
         self.voices = set(DEFAULT_VOICES)
+        self.models = {"eleven_v3"}
+        self.max_chars = 2000
+        self.seconds_per_char = 0.01
+        self.line_pause = 0.3
         self.issued.clear()
         self.concurrency_limit, self.latency = None, 0.0
         self.in_flight = self.max_in_flight = 0
