@@ -259,8 +259,10 @@ def _wait_heartbeat(served: Served, run_id: str, timeout: float = 30) -> None:
 def zombie_runs(served):
     """One probe paused past the window then resumed, one killed: both at once, to share the wait."""
     served.apply_automations("--file", str(_automations_for_the_probe(served.root / "automations.yaml")))
-    paused, paused_id = _start_probe(served, awake_seconds=8)
+    # The killed probe starts first: a probe takes 5-15 s to start on a loaded machine, and the paused
+    # one must still be awake when it is stopped (30 s of its own time; it finishes them when resumed).
     killed, killed_id = _start_probe(served, awake_seconds=600)
+    paused, paused_id = _start_probe(served, awake_seconds=30)
     try:
         for run_id in (paused_id, killed_id):
             _wait_heartbeat(served, run_id)
