@@ -9,6 +9,7 @@ of the ``briefs-due`` deployment (every 15 minutes) makes it in time. The instan
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,9 +20,8 @@ from civic_briefs.models import WEEKDAYS, User
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DELIVERY_TIME = dt.time(6, 0)
-# No timezone is ahead of UTC by more than this (Kiribati, UTC+14): the latest local date anywhere.
-MAX_UTC_OFFSET = dt.timedelta(hours=14)
+# The tz database's names: read once (listing them takes ~0.1 s), as every user saved is checked.
+_TIMEZONE_NAMES = functools.cache(available_timezones)
 
 
 class InvalidDeliveryError(ValueError):
@@ -37,7 +37,7 @@ def check_timezone(name: object) -> str:
     except (ZoneInfoNotFoundError, ValueError, IsADirectoryError) as exc:
         raise InvalidDeliveryError(f"timezone {name!r} is not an IANA timezone (e.g. 'America/New_York', "
                                    f"'Europe/Berlin', 'UTC'): {type(exc).__name__}") from exc
-    if name not in available_timezones() and name != "UTC":
+    if name not in _TIMEZONE_NAMES() and name != "UTC":
         raise InvalidDeliveryError(f"timezone {name!r} is not an IANA timezone name (e.g. 'America/New_York')")
     return name
 
@@ -116,8 +116,3 @@ def by_date(briefs: Iterable[DueBrief]) -> dict[dt.date, list[DueBrief]]:
     for brief in briefs:
         grouped[brief.brief_date].append(brief)
     return dict(sorted(grouped.items()))
-
-
-def latest_local_date(at: dt.datetime) -> dt.date:
-    """Today's date in the timezone furthest ahead of UTC: no brief date may be after it."""
-    return (at.astimezone(dt.UTC) + MAX_UTC_OFFSET).date()
